@@ -1,0 +1,354 @@
+#include "core/auth.h"
+#include "core/app.h"
+#include "core/audit.h"
+#include "core/db.h"
+#include "core/log.h"
+
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+#include <openssl/kdf.h>
+#include <openssl/rand.h>
+#include <openssl/sha.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* scrypt cost: 2^15 x 8 x 1 uses 32 MiB and ~100 ms, the OWASP floor. */
+#define SCRYPT_N 32768ULL
+#define SCRYPT_R 8ULL
+#define SCRYPT_P 1ULL
+#define SCRYPT_MAXMEM (64ULL * 1024 * 1024)
+#define SALT_LEN 16
+#define KEY_LEN 32
+
+static const char *const roles[] = {"doctor", "nurse", "pharmacist", "commune_worker", "claims_officer",
+                                    "health_department", "admin", NULL};
+static const char *const levels[] = {"commune_station", "district_hospital", "provincial_hospital", "pharmacy",
+                                     "health_department", NULL};
+
+static void handle_login(http_req_t *req);
+static void handle_logout(http_req_t *req);
+static void handle_me(http_req_t *req);
+static json_t *user_json(const struct auth_user *u);
+static void set_session_cookie(http_req_t *req, const char *token, int max_age);
+
+bool auth_role_valid(const char *role)
+{
+    for (int i = 0; roles[i]; i++)
+        if (role && strcmp(role, roles[i]) == 0)
+            return true;
+    return false;
+}
+
+bool auth_level_valid(const char *level)
+{
+    for (int i = 0; levels[i]; i++)
+        if (level && strcmp(level, levels[i]) == 0)
+            return true;
+    return false;
+}
+
+const char *auth_user_role(const struct auth_user *u);
+const char *auth_user_csrf(const struct auth_user *u);
+long long auth_user_id_for_log(const struct auth_user *u);
+const char *auth_user_role(const struct auth_user *u)
+{
+    return u ? u->role : NULL;
+}
+const char *auth_user_csrf(const struct auth_user *u)
+{
+    return u ? u->csrf : NULL;
+}
+long long auth_user_id_for_log(const struct auth_user *u)
+{
+    return u ? u->id : 0;
+}
+
+int auth_hash_password(const char *password, char *out, size_t outlen)
+{
+    unsigned char salt[SALT_LEN], key[KEY_LEN];
+    if (RAND_bytes(salt, sizeof salt) != 1)
+        return -1;
+    if (EVP_PBE_scrypt(password, strlen(password), salt, sizeof salt, SCRYPT_N, SCRYPT_R, SCRYPT_P,
+                       SCRYPT_MAXMEM, key, sizeof key) != 1)
+        return -1;
+    char salt64[32], key64[64];
+    EVP_EncodeBlock((unsigned char *)salt64, salt, sizeof salt);
+    EVP_EncodeBlock((unsigned char *)key64, key, sizeof key);
+    int n = snprintf(out, outlen, "scrypt$%llu$%llu$%llu$%s$%s", SCRYPT_N, SCRYPT_R, SCRYPT_P, salt64, key64);
+    OPENSSL_cleanse(key, sizeof key);
+    return n > 0 && (size_t)n < outlen ? 0 : -1;
+}
+
+bool auth_verify_password(const char *password, const char *stored)
+{
+    unsigned long long n, r, p;
+    char salt64[64], key64[96];
+    if (!stored || sscanf(stored, "scrypt$%llu$%llu$%llu$%63[^$]$%95s", &n, &r, &p, salt64, key64) != 5)
+        return false;
+    if (n < 1024 || n > (1ULL << 20) || r < 1 || r > 32 || p < 1 || p > 16)
+        return false;
+    unsigned char salt[64], want[96], got[KEY_LEN];
+    int sl = EVP_DecodeBlock(salt, (unsigned char *)salt64, (int)strlen(salt64));
+    int kl = EVP_DecodeBlock(want, (unsigned char *)key64, (int)strlen(key64));
+    if (sl < SALT_LEN || kl < KEY_LEN)
+        return false;
+    if (EVP_PBE_scrypt(password, strlen(password), salt, SALT_LEN, n, r, p, SCRYPT_MAXMEM * 2, got, KEY_LEN) != 1)
+        return false;
+    bool ok = CRYPTO_memcmp(got, want, KEY_LEN) == 0;
+    OPENSSL_cleanse(got, sizeof got);
+    return ok;
+}
+
+int auth_new_token(char out[64])
+{
+    unsigned char b[32];
+    if (RAND_bytes(b, sizeof b) != 1)
+        return -1;
+    char tmp[64];
+    EVP_EncodeBlock((unsigned char *)tmp, b, sizeof b);
+    /* base64 -> base64url, no padding */
+    size_t j = 0;
+    for (size_t i = 0; tmp[i] && tmp[i] != '='; i++)
+        out[j++] = tmp[i] == '+' ? '-' : tmp[i] == '/' ? '_' : tmp[i];
+    out[j] = '\0';
+    return 0;
+}
+
+void auth_token_hash(const char *token, char out[65])
+{
+    unsigned char d[SHA256_DIGEST_LENGTH];
+    SHA256((const unsigned char *)token, strlen(token), d);
+    for (int i = 0; i < SHA256_DIGEST_LENGTH; i++)
+        snprintf(out + i * 2, 3, "%02x", d[i]);
+}
+
+void auth_scope(const http_req_t *req, struct db_scope *scope)
+{
+    scope->user_id = req->user ? req->user->id : 0;
+    scope->facility_id = req->user ? req->user->facility_id : 0;
+    scope->role = req->user ? req->user->role : "anonymous";
+}
+
+static const char *bearer_or_cookie(http_req_t *req, bool *via_cookie)
+{
+    const char *h = http_header(req, "Authorization");
+    *via_cookie = false;
+    if (h && strncasecmp(h, "Bearer ", 7) == 0)
+        return h + 7;
+    const char *c = http_cookie(req, "his_session");
+    if (c) {
+        *via_cookie = true;
+        return c;
+    }
+    return NULL;
+}
+
+#define USER_COLUMNS                                                                                       \
+    "u.id, u.username, u.full_name, u.role, u.facility_id, f.code, f.name, f.level, f.province_code, " \
+    "f.commune_code"
+
+static void fill_user(arena_t *a, struct auth_user *u, PGresult *r)
+{
+    u->id = db_ll(r, 0, 0);
+    u->username = arena_strdup(a, db_val(r, 0, 1));
+    u->full_name = arena_strdup(a, db_val(r, 0, 2));
+    u->role = arena_strdup(a, db_val(r, 0, 3));
+    u->facility_id = db_ll(r, 0, 4);
+    u->facility_code = arena_strdup(a, db_val(r, 0, 5));
+    u->facility_name = arena_strdup(a, db_val(r, 0, 6));
+    u->facility_level = arena_strdup(a, db_val(r, 0, 7));
+    u->province_code = arena_strdup(a, db_val(r, 0, 8));
+    u->commune_code = arena_strdup(a, db_val(r, 0, 9));
+}
+
+int auth_authenticate(http_req_t *req)
+{
+    bool via_cookie;
+    const char *token = bearer_or_cookie(req, &via_cookie);
+    if (!token || strlen(token) < 20 || strlen(token) > 128)
+        return -1;
+    char th[65];
+    auth_token_hash(token, th);
+    db_tx_t tx;
+    if (db_tx_begin(&tx, req->app->db, req->arena, NULL) < 0) {
+        http_add_header(req, "Retry-After", "5");
+        http_problem(req, 503, NULL, http_t(req, "Cơ sở dữ liệu tạm thời không truy cập được", "database unavailable"));
+        return -1;
+    }
+    PGresult *r = db_q(&tx,
+                       "SELECT " USER_COLUMNS ", s.csrf_token FROM core.sessions s "
+                       "JOIN core.users u ON u.id = s.user_id JOIN core.facilities f ON f.id = u.facility_id "
+                       "WHERE s.token_hash = $1 AND s.expires_at > now() AND u.active",
+                       th);
+    db_tx_commit(&tx);
+    if (!r) {
+        http_add_header(req, "Retry-After", "5");
+        http_problem(req, 503, NULL, http_t(req, "Cơ sở dữ liệu tạm thời không truy cập được", "database unavailable"));
+        return -1;
+    }
+    if (PQntuples(r) != 1)
+        return -1;
+    struct auth_user *u = arena_calloc(req->arena, 1, sizeof(*u));
+    fill_user(req->arena, u, r);
+    u->csrf = arena_strdup(req->arena, db_val(r, 0, 10));
+    req->user = u;
+    req->via_cookie = via_cookie;
+    return 0;
+}
+
+static json_t *user_json(const struct auth_user *u)
+{
+    json_t *f = json_object();
+    json_object_set_new(f, "id", json_integer(u->facility_id));
+    json_set_str(f, "code", u->facility_code);
+    json_set_str(f, "name", u->facility_name);
+    json_set_str(f, "level", u->facility_level);
+    json_set_str(f, "province_code", u->province_code);
+    json_set_str(f, "commune_code", u->commune_code);
+    json_t *j = json_object();
+    json_object_set_new(j, "id", json_integer(u->id));
+    json_set_str(j, "username", u->username);
+    json_set_str(j, "full_name", u->full_name);
+    json_set_str(j, "role", u->role);
+    json_object_set_new(j, "facility", f);
+    return j;
+}
+
+static void set_session_cookie(http_req_t *req, const char *token, int max_age)
+{
+    char *c = arena_printf(req->arena, "his_session=%s; Path=/; HttpOnly; SameSite=Strict; Max-Age=%d", token, max_age);
+    http_add_header(req, "Set-Cookie", c);
+}
+
+static void handle_login(http_req_t *req)
+{
+    json_t *body = http_json_body(req);
+    if (!body)
+        return;
+    verr_t v;
+    verr_init(&v);
+    const char *username = json_str_field(body, "username", "username", true, 64, &v, req);
+    const char *password = json_str_field(body, "password", "password", true, 256, &v, req);
+    if (verr_any(&v)) {
+        verr_reply(req, &v);
+        return;
+    }
+    verr_free(&v);
+
+    db_tx_t tx;
+    if (db_tx_begin(&tx, req->app->db, req->arena, NULL) < 0) {
+        http_add_header(req, "Retry-After", "5");
+        http_problem(req, 503, NULL, http_t(req, "Cơ sở dữ liệu tạm thời không truy cập được", "database unavailable"));
+        return;
+    }
+    PGresult *r = db_q(&tx,
+                       "SELECT " USER_COLUMNS ", u.password_hash, u.locked_until > now(), u.failed_logins "
+                       "FROM core.users u JOIN core.facilities f ON f.id = u.facility_id "
+                       "WHERE u.username = $1 AND u.active FOR UPDATE OF u",
+                       username);
+    if (!r) {
+        db_tx_rollback(&tx);
+        http_problem(req, 500, NULL, http_t(req, "Lỗi hệ thống", "internal error"));
+        return;
+    }
+    const char *bad_msg = http_t(req, "Sai tên đăng nhập hoặc mật khẩu", "wrong username or password");
+    if (PQntuples(r) != 1) {
+        /* Same work and answer as a wrong password, so names cannot be probed by timing. */
+        auth_verify_password(password, "scrypt$32768$8$1$AAAAAAAAAAAAAAAAAAAAAA==$AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=");
+        db_tx_rollback(&tx);
+        audit_record_alone(req, "login", "user", NULL, 0, "denied", "unknown user");
+        http_problem_field(req, 401, "password", bad_msg);
+        return;
+    }
+    struct auth_user *u = arena_calloc(req->arena, 1, sizeof(*u));
+    fill_user(req->arena, u, r);
+    const char *locked = db_val(r, 0, 11);
+    if (locked && strcmp(locked, "t") == 0) {
+        db_tx_rollback(&tx);
+        req->user = u;
+        audit_record_alone(req, "login", "user", NULL, 0, "denied", "locked");
+        req->user = NULL;
+        http_add_header(req, "Retry-After", "900");
+        http_problem_field(req, 423, "username",
+                           http_t(req, "Tài khoản tạm khóa do đăng nhập sai nhiều lần; thử lại sau 15 phút",
+                                  "account locked after repeated failures; try again in 15 minutes"));
+        return;
+    }
+    char uid[24];
+    snprintf(uid, sizeof uid, "%lld", u->id);
+    if (!auth_verify_password(password, db_val(r, 0, 10))) {
+        db_q(&tx,
+             "UPDATE core.users SET failed_logins = failed_logins + 1, "
+             "locked_until = CASE WHEN failed_logins + 1 >= " "5" " THEN now() + interval '15 minutes' END "
+             "WHERE id = $1",
+             uid);
+        db_tx_commit(&tx);
+        req->user = u;
+        audit_record_alone(req, "login", "user", uid, 0, "denied", "wrong password");
+        req->user = NULL;
+        http_problem_field(req, 401, "password", bad_msg);
+        return;
+    }
+    char token[64], csrf[64], th[65];
+    auth_new_token(token);
+    auth_new_token(csrf);
+    auth_token_hash(token, th);
+    char hours[16];
+    snprintf(hours, sizeof hours, "%d", req->app->session_hours > 0 ? req->app->session_hours : 10);
+    db_q(&tx, "UPDATE core.users SET failed_logins = 0, locked_until = NULL, last_login = now() WHERE id = $1", uid);
+    db_q(&tx,
+         "INSERT INTO core.sessions (token_hash, user_id, csrf_token, expires_at) "
+         "VALUES ($1, $2, $3, now() + make_interval(hours => $4::int))",
+         th, uid, csrf, hours);
+    /* Expired sessions are swept at each login rather than by a timer. */
+    db_q(&tx, "DELETE FROM core.sessions WHERE user_id = $1 AND expires_at < now()", uid);
+    req->user = u;
+    audit_record(&tx, req, "login", "user", uid, 0, "ok", NULL);
+    if (db_tx_commit(&tx) < 0) {
+        req->user = NULL;
+        http_problem(req, 500, NULL, http_t(req, "Lỗi hệ thống", "internal error"));
+        return;
+    }
+    set_session_cookie(req, token, (req->app->session_hours > 0 ? req->app->session_hours : 10) * 3600);
+    json_t *j = json_object();
+    json_object_set_new(j, "token", json_string(token));
+    json_object_set_new(j, "csrf_token", json_string(csrf));
+    json_object_set_new(j, "user", user_json(u));
+    http_reply_json(req, 200, j);
+}
+
+static void handle_logout(http_req_t *req)
+{
+    bool via_cookie;
+    const char *token = bearer_or_cookie(req, &via_cookie);
+    char th[65];
+    auth_token_hash(token ? token : "", th);
+    struct db_scope scope;
+    auth_scope(req, &scope);
+    db_tx_t tx;
+    if (db_tx_begin(&tx, req->app->db, req->arena, &scope) == 0) {
+        db_q(&tx, "DELETE FROM core.sessions WHERE token_hash = $1", th);
+        char uid[24];
+        snprintf(uid, sizeof uid, "%lld", req->user->id);
+        audit_record(&tx, req, "logout", "user", uid, 0, "ok", NULL);
+        db_tx_commit(&tx);
+    }
+    set_session_cookie(req, "", 0);
+    http_reply_raw(req, 204, "text/plain", "", 0);
+}
+
+static void handle_me(http_req_t *req)
+{
+    json_t *j = json_object();
+    json_object_set_new(j, "user", user_json(req->user));
+    json_set_str(j, "csrf_token", req->user->csrf);
+    http_reply_json(req, 200, j);
+}
+
+void auth_register_routes(void)
+{
+    http_route("POST", "/api/v1/auth/login", handle_login, 0, ROUTE_PUBLIC | ROUTE_NO_CSRF);
+    http_route("POST", "/api/v1/auth/logout", handle_logout, ROLE_ANY, ROUTE_NO_CSRF);
+    http_route("GET", "/api/v1/auth/me", handle_me, ROLE_ANY, 0);
+}

@@ -1,0 +1,342 @@
+#include "core/db.h"
+#include "core/log.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+struct db_slot {
+    PGconn *conn;
+    bool busy;
+};
+
+struct db_pool {
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    char *conninfo;
+    char *app_role;
+    int size;
+    struct db_slot *slots;
+};
+
+static PGconn *open_conn(db_pool_t *p);
+static void clear_result(void *r);
+static void tx_fail(db_tx_t *tx, PGresult *r, const char *fallback);
+
+db_pool_t *db_pool_new(const char *conninfo, int size, const char *app_role)
+{
+    db_pool_t *p = calloc(1, sizeof(*p));
+    pthread_mutex_init(&p->mu, NULL);
+    pthread_cond_init(&p->cv, NULL);
+    p->conninfo = strdup(conninfo ? conninfo : "");
+    p->app_role = app_role ? strdup(app_role) : NULL;
+    p->size = size < 1 ? 1 : size;
+    p->slots = calloc((size_t)p->size, sizeof(struct db_slot));
+    return p;
+}
+
+void db_pool_free(db_pool_t *p)
+{
+    if (!p)
+        return;
+    for (int i = 0; i < p->size; i++)
+        if (p->slots[i].conn)
+            PQfinish(p->slots[i].conn);
+    free(p->slots);
+    free(p->conninfo);
+    free(p->app_role);
+    pthread_mutex_destroy(&p->mu);
+    pthread_cond_destroy(&p->cv);
+    free(p);
+}
+
+const char *db_pool_conninfo(const db_pool_t *p)
+{
+    return p->conninfo;
+}
+
+PGconn *db_connect(const char *conninfo, char *err, size_t errlen)
+{
+    /* A short connect timeout: a dead database must turn into a quick 503,
+     * not a request that hangs. */
+    const char *keys[] = {"dbname", "connect_timeout", "application_name", NULL};
+    const char *vals[] = {conninfo, "3", "his", NULL};
+    PGconn *c = PQconnectdbParams(keys, vals, 1);
+    if (PQstatus(c) != CONNECTION_OK) {
+        if (err) {
+            snprintf(err, errlen, "%s", PQerrorMessage(c));
+            size_t n = strlen(err);
+            while (n && (err[n - 1] == '\n' || err[n - 1] == ' '))
+                err[--n] = '\0';
+        }
+        PQfinish(c);
+        return NULL;
+    }
+    return c;
+}
+
+int db_exec_cmd(PGconn *c, const char *sql, char *err, size_t errlen)
+{
+    PGresult *r = PQexec(c, sql);
+    ExecStatusType st = PQresultStatus(r);
+    int rc = 0;
+    if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK) {
+        if (err)
+            snprintf(err, errlen, "%s", PQresultErrorMessage(r));
+        rc = -1;
+    }
+    PQclear(r);
+    return rc;
+}
+
+static PGconn *open_conn(db_pool_t *p)
+{
+    char err[256];
+    PGconn *c = db_connect(p->conninfo, err, sizeof err);
+    if (!c) {
+        log_warn("database connection failed: %s", err);
+        return NULL;
+    }
+    if (p->app_role) {
+        char *q = PQescapeIdentifier(c, p->app_role, strlen(p->app_role));
+        char sql[256];
+        snprintf(sql, sizeof sql, "SET ROLE %s", q);
+        PQfreemem(q);
+        if (db_exec_cmd(c, sql, err, sizeof err) < 0) {
+            log_error("SET ROLE %s failed: %s", p->app_role, err);
+            PQfinish(c);
+            return NULL;
+        }
+    }
+    return c;
+}
+
+PGconn *db_pool_acquire(db_pool_t *p, int timeout_ms)
+{
+    struct timespec deadline;
+    clock_gettime(CLOCK_REALTIME, &deadline);
+    deadline.tv_sec += timeout_ms / 1000;
+    deadline.tv_nsec += (long)(timeout_ms % 1000) * 1000000L;
+    if (deadline.tv_nsec >= 1000000000L) {
+        deadline.tv_sec++;
+        deadline.tv_nsec -= 1000000000L;
+    }
+    pthread_mutex_lock(&p->mu);
+    int slot = -1;
+    for (;;) {
+        /* Prefer a slot with an open connection. */
+        for (int i = 0; i < p->size; i++)
+            if (!p->slots[i].busy && p->slots[i].conn) {
+                slot = i;
+                break;
+            }
+        if (slot < 0)
+            for (int i = 0; i < p->size; i++)
+                if (!p->slots[i].busy) {
+                    slot = i;
+                    break;
+                }
+        if (slot >= 0)
+            break;
+        if (pthread_cond_timedwait(&p->cv, &p->mu, &deadline) == ETIMEDOUT) {
+            pthread_mutex_unlock(&p->mu);
+            return NULL;
+        }
+    }
+    p->slots[slot].busy = true;
+    PGconn *c = p->slots[slot].conn;
+    p->slots[slot].conn = NULL;
+    pthread_mutex_unlock(&p->mu);
+
+    if (c && PQstatus(c) != CONNECTION_OK) {
+        PQfinish(c);
+        c = NULL;
+    }
+    if (!c)
+        c = open_conn(p); /* outside the lock: connecting may take a while */
+
+    pthread_mutex_lock(&p->mu);
+    if (!c) {
+        p->slots[slot].busy = false;
+        pthread_cond_signal(&p->cv);
+        pthread_mutex_unlock(&p->mu);
+        return NULL;
+    }
+    /* Remember which slot holds this connection through its pointer. */
+    p->slots[slot].conn = c;
+    pthread_mutex_unlock(&p->mu);
+    return c;
+}
+
+void db_pool_release(db_pool_t *p, PGconn *c)
+{
+    if (!c)
+        return;
+    /* A connection left inside a transaction or broken is not reused as is. */
+    bool bad = PQstatus(c) != CONNECTION_OK;
+    if (!bad && PQtransactionStatus(c) != PQTRANS_IDLE) {
+        PGresult *r = PQexec(c, "ROLLBACK");
+        PQclear(r);
+        bad = PQtransactionStatus(c) != PQTRANS_IDLE;
+    }
+    pthread_mutex_lock(&p->mu);
+    for (int i = 0; i < p->size; i++) {
+        if (p->slots[i].busy && p->slots[i].conn == c) {
+            p->slots[i].busy = false;
+            if (bad)
+                p->slots[i].conn = NULL;
+            break;
+        }
+    }
+    pthread_cond_signal(&p->cv);
+    pthread_mutex_unlock(&p->mu);
+    if (bad)
+        PQfinish(c);
+}
+
+bool db_pool_ping(db_pool_t *p)
+{
+    PGconn *c = db_pool_acquire(p, 2000);
+    if (!c)
+        return false;
+    PGresult *r = PQexec(c, "SELECT 1");
+    bool ok = PQresultStatus(r) == PGRES_TUPLES_OK;
+    PQclear(r);
+    db_pool_release(p, c);
+    return ok;
+}
+
+static void clear_result(void *r)
+{
+    PQclear(r);
+}
+
+static void tx_fail(db_tx_t *tx, PGresult *r, const char *fallback)
+{
+    tx->failed = true;
+    const char *st = r ? PQresultErrorField(r, PG_DIAG_SQLSTATE) : NULL;
+    if (!st && PQstatus(tx->conn) != CONNECTION_OK)
+        st = "08006";
+    snprintf(tx->sqlstate, sizeof tx->sqlstate, "%s", st ? st : "XX000");
+    const char *msg = r ? PQresultErrorMessage(r) : fallback;
+    snprintf(tx->error, sizeof tx->error, "%s", msg && *msg ? msg : fallback);
+}
+
+int db_tx_begin(db_tx_t *tx, db_pool_t *p, arena_t *a, const struct db_scope *scope)
+{
+    memset(tx, 0, sizeof(*tx));
+    tx->pool = p;
+    tx->arena = a;
+    tx->conn = db_pool_acquire(p, 5000);
+    if (!tx->conn) {
+        tx->failed = true;
+        strcpy(tx->sqlstate, "08000");
+        snprintf(tx->error, sizeof tx->error, "database unavailable");
+        return -1;
+    }
+    /* One round trip: BEGIN and the scope settings. The values are integers
+     * and a role name checked against a fixed list, never user text. */
+    char sql[512];
+    const char *role = scope && scope->role ? scope->role : "anonymous";
+    for (const char *c = role; *c; c++)
+        if (!((*c >= 'a' && *c <= 'z') || *c == '_'))
+            role = "anonymous";
+    snprintf(sql, sizeof sql,
+             "BEGIN; SELECT set_config('his.user_id','%lld',true), "
+             "set_config('his.facility_id','%lld',true), set_config('his.role','%s',true)",
+             scope ? scope->user_id : 0, scope ? scope->facility_id : 0, role);
+    PGresult *r = PQexec(tx->conn, sql);
+    if (PQresultStatus(r) != PGRES_TUPLES_OK) {
+        tx_fail(tx, r, "BEGIN failed");
+        PQclear(r);
+        db_pool_release(p, tx->conn);
+        tx->conn = NULL;
+        return -1;
+    }
+    PQclear(r);
+    return 0;
+}
+
+PGresult *db_query(db_tx_t *tx, const char *sql, int nparams, const char *const *params)
+{
+    if (tx->failed || !tx->conn)
+        return NULL;
+    PGresult *r = PQexecParams(tx->conn, sql, nparams, NULL, params, NULL, NULL, 0);
+    ExecStatusType st = PQresultStatus(r);
+    if (st != PGRES_TUPLES_OK && st != PGRES_COMMAND_OK) {
+        tx_fail(tx, r, "query failed");
+        if (tx->sqlstate[0] != '2' || tx->sqlstate[1] != '3')
+            log_warn("query failed (%s): %s", tx->sqlstate, tx->error);
+        PQclear(r);
+        return NULL;
+    }
+    arena_defer(tx->arena, clear_result, r);
+    return r;
+}
+
+int db_tx_exec_simple(db_tx_t *tx, const char *sql)
+{
+    if (!tx->conn)
+        return -1;
+    PGresult *r = PQexec(tx->conn, sql);
+    ExecStatusType st = PQresultStatus(r);
+    int rc = (st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK) ? 0 : -1;
+    if (rc < 0)
+        tx_fail(tx, r, "statement failed");
+    PQclear(r);
+    return rc;
+}
+
+int db_tx_commit(db_tx_t *tx)
+{
+    if (!tx->conn)
+        return -1;
+    int rc = -1;
+    if (!tx->failed) {
+        PGresult *r = PQexec(tx->conn, "COMMIT");
+        if (PQresultStatus(r) == PGRES_COMMAND_OK)
+            rc = 0;
+        else
+            tx_fail(tx, r, "COMMIT failed");
+        PQclear(r);
+    }
+    db_pool_release(tx->pool, tx->conn); /* rolls back if still open */
+    tx->conn = NULL;
+    return rc;
+}
+
+void db_tx_rollback(db_tx_t *tx)
+{
+    if (!tx->conn)
+        return;
+    PGresult *r = PQexec(tx->conn, "ROLLBACK");
+    PQclear(r);
+    db_pool_release(tx->pool, tx->conn);
+    tx->conn = NULL;
+}
+
+const char *db_val(PGresult *r, int row, int col)
+{
+    if (!r || row >= PQntuples(r) || col >= PQnfields(r) || PQgetisnull(r, row, col))
+        return NULL;
+    return PQgetvalue(r, row, col);
+}
+
+long long db_ll(PGresult *r, int row, int col)
+{
+    const char *v = db_val(r, row, col);
+    return v ? strtoll(v, NULL, 10) : 0;
+}
+
+bool db_is_unique_violation(const db_tx_t *tx)
+{
+    return strcmp(tx->sqlstate, "23505") == 0;
+}
+
+bool db_is_connection_error(const db_tx_t *tx)
+{
+    return tx->sqlstate[0] == '0' && tx->sqlstate[1] == '8';
+}

@@ -1,0 +1,67 @@
+/* PostgreSQL access: a small connection pool and one transaction per request
+ * with the caller's scope set by SET LOCAL, so row-level security policies
+ * see who is asking. Results are owned by the request arena. */
+#ifndef CORE_DB_H
+#define CORE_DB_H
+
+#include <stdbool.h>
+#include <libpq-fe.h>
+
+#include "core/arena.h"
+
+typedef struct db_pool db_pool_t;
+
+/* The scope of a transaction: which user, facility and role the row-level
+ * security policies must apply. user_id 0 with role "system" is used by
+ * background workers that are not acting for a person. */
+struct db_scope {
+    long long user_id;
+    long long facility_id;
+    const char *role;
+};
+
+typedef struct db_tx {
+    db_pool_t *pool;
+    PGconn *conn;
+    arena_t *arena;
+    bool failed;
+    char sqlstate[6];
+    char error[256];
+} db_tx_t;
+
+/* app_role: role to SET ROLE to on each new connection so that row-level
+ * security applies (NULL: stay the connecting user, for migrations/seeding). */
+db_pool_t *db_pool_new(const char *conninfo, int size, const char *app_role);
+void db_pool_free(db_pool_t *p);
+PGconn *db_pool_acquire(db_pool_t *p, int timeout_ms);
+void db_pool_release(db_pool_t *p, PGconn *c);
+/* True when a fresh query reaches the database. */
+bool db_pool_ping(db_pool_t *p);
+const char *db_pool_conninfo(const db_pool_t *p);
+
+/* Opens a transaction. Returns 0, or -1 when no connection could be had
+ * (database unreachable or pool exhausted): tx->sqlstate is then "08000". */
+int db_tx_begin(db_tx_t *tx, db_pool_t *p, arena_t *a, const struct db_scope *scope);
+/* Runs one parameterised statement. Returns NULL on error (the transaction is
+ * then failed and every later query returns NULL too). */
+PGresult *db_query(db_tx_t *tx, const char *sql, int nparams, const char *const *params);
+int db_tx_commit(db_tx_t *tx);
+void db_tx_rollback(db_tx_t *tx);
+/* Savepoint helpers for an insert that may conflict. */
+int db_tx_exec_simple(db_tx_t *tx, const char *sql);
+
+#define DB_NARGS(...) ((int)(sizeof((const char *[]){__VA_ARGS__}) / sizeof(const char *)))
+#define db_q(tx, sql, ...) db_query((tx), (sql), DB_NARGS(__VA_ARGS__), (const char *[]){__VA_ARGS__})
+#define db_q0(tx, sql) db_query((tx), (sql), 0, NULL)
+
+/* Value helpers: NULL for SQL NULL. */
+const char *db_val(PGresult *r, int row, int col);
+long long db_ll(PGresult *r, int row, int col);
+bool db_is_unique_violation(const db_tx_t *tx);
+bool db_is_connection_error(const db_tx_t *tx);
+
+/* One-shot connection helpers for command-line tools. */
+PGconn *db_connect(const char *conninfo, char *err, size_t errlen);
+int db_exec_cmd(PGconn *c, const char *sql, char *err, size_t errlen);
+
+#endif

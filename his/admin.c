@@ -1,0 +1,448 @@
+/* Administrative subcommands: db, user, facility, audit, seed. Each opens
+ * the database the same way as serve (embedded cluster or HIS_DATABASE_URL). */
+#include "his/his.h"
+#include "core/audit.h"
+#include "core/auth.h"
+#include "core/db.h"
+#include "core/migrate.h"
+
+#include <ctype.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+static const enum config_key db_keys[] = {CFG_DATA_DIR, CFG_DATABASE_URL, CFG_SCHEMA_DIR, CFG_LOG_LEVEL,
+                                          CFG_CONFIG_FILE, CFG__COUNT};
+
+/* Opens the database for a one-shot command; prints the error itself. */
+static PGconn *open_for_command(const struct config *cfg, struct his_db *db)
+{
+    char err[2048];
+    if (his_db_open(cfg, db, err, sizeof err) < 0) {
+        fprintf(stderr, "his: %s\n", err);
+        return NULL;
+    }
+    PGconn *c = db_connect(db->conninfo, err, sizeof err);
+    if (!c) {
+        fprintf(stderr, "his: cannot connect to the database: %s\n", err);
+        his_db_close(db);
+    }
+    return c;
+}
+
+static void close_for_command(PGconn *c, struct his_db *db)
+{
+    PQfinish(c);
+    his_db_close(db);
+}
+
+static int check_schema_ready(PGconn *c, const struct config *cfg)
+{
+    char err[1024];
+    struct migration_status st;
+    if (migrate_status(c, his_schema_dir(cfg), &st, NULL, err, sizeof err) < 0) {
+        fprintf(stderr, "his: %s\n", err);
+        return -1;
+    }
+    if (st.pending || st.changed) {
+        fprintf(stderr, "his: the database schema is not current; run `his db migrate` first\n");
+        return -1;
+    }
+    return 0;
+}
+
+/* ---- his db ------------------------------------------------------------ */
+
+static int db_migrate(int argc, char **argv)
+{
+    struct config cfg;
+    const char *pos[32];
+    int np;
+    int rc = his_parse_args(argc, argv, db_keys, "Usage: his db migrate [--data-dir DIR] [--database-url URL]\n"
+                            "Applies pending schema/NNN_name.sql migrations, each in one transaction.",
+                            &cfg, pos, &np, NULL, NULL);
+    if (rc)
+        return rc == 3 ? 0 : rc;
+    struct his_db db;
+    PGconn *c = open_for_command(&cfg, &db);
+    if (!c)
+        return 1;
+    char err[4096];
+    int n = migrate_apply(c, his_schema_dir(&cfg), stdout, err, sizeof err);
+    close_for_command(c, &db);
+    if (n < 0) {
+        fprintf(stderr, "his: %s\n", err);
+        return 1;
+    }
+    printf("%d migration(s) applied\n", n);
+    return 0;
+}
+
+static int db_status(int argc, char **argv)
+{
+    struct config cfg;
+    const char *pos[32];
+    int np;
+    int rc = his_parse_args(argc, argv, db_keys, "Usage: his db status [--data-dir DIR] [--database-url URL]\n"
+                            "Lists pending and changed migrations; exit 1 if any is pending or changed.",
+                            &cfg, pos, &np, NULL, NULL);
+    if (rc)
+        return rc == 3 ? 0 : rc;
+    struct his_db db;
+    PGconn *c = open_for_command(&cfg, &db);
+    if (!c)
+        return 1;
+    char err[1024];
+    struct migration_status st;
+    rc = migrate_status(c, his_schema_dir(&cfg), &st, stdout, err, sizeof err);
+    close_for_command(c, &db);
+    if (rc < 0) {
+        fprintf(stderr, "his: %s\n", err);
+        return 1;
+    }
+    printf("applied %d, pending %d, changed %d\n", st.applied, st.pending, st.changed);
+    return st.pending || st.changed ? 1 : 0;
+}
+
+static int db_conninfo(int argc, char **argv)
+{
+    struct config cfg;
+    const char *pos[32];
+    int np;
+    int rc = his_parse_args(argc, argv, db_keys, "Usage: his db conninfo [--data-dir DIR] [--database-url URL]\n"
+                            "Prints a libpq connection string to the database.",
+                            &cfg, pos, &np, NULL, NULL);
+    if (rc)
+        return rc == 3 ? 0 : rc;
+    const char *url = config_get(&cfg, CFG_DATABASE_URL);
+    if (url) {
+        puts(url);
+        return 0;
+    }
+    struct his_db db;
+    char err[1024];
+    if (his_db_open(&cfg, &db, err, sizeof err) < 0) {
+        fprintf(stderr, "his: %s\n", err);
+        return 1;
+    }
+    puts(db.conninfo);
+    /* Leave a cluster we started running? No: the string is for later use,
+     * and a stopped data dir is started by whoever connects through his. */
+    his_db_close(&db);
+    return 0;
+}
+
+int cmd_db(int argc, char **argv)
+{
+    if (argc < 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {
+        FILE *out = argc < 2 ? stderr : stdout;
+        fprintf(out, "Usage: his db migrate | status | conninfo [--help]\n");
+        return argc < 2 ? 2 : 0;
+    }
+    if (!strcmp(argv[1], "migrate"))
+        return db_migrate(argc - 1, argv + 1);
+    if (!strcmp(argv[1], "status"))
+        return db_status(argc - 1, argv + 1);
+    if (!strcmp(argv[1], "conninfo"))
+        return db_conninfo(argc - 1, argv + 1);
+    fprintf(stderr, "his db: unknown subcommand '%s'\n", argv[1]);
+    return 2;
+}
+
+/* ---- his user add ------------------------------------------------------ */
+
+static int read_password_stdin(char *out, size_t outlen)
+{
+    if (!fgets(out, (int)outlen, stdin))
+        return -1;
+    out[strcspn(out, "\r\n")] = '\0';
+    return 0;
+}
+
+static int user_add(int argc, char **argv)
+{
+    static const enum config_key keys[] = {CFG_DATA_DIR, CFG_DATABASE_URL, CFG_SCHEMA_DIR, CFG_CONFIG_FILE, CFG__COUNT};
+    const char *facility = NULL, *role = NULL, *full_name = NULL;
+    bool pw_stdin = false;
+    /* Pull our own flags out first, leave the rest to the common parser. */
+    char *rest[64];
+    int nrest = 0;
+    for (int i = 0; i < argc && nrest < 63; i++) {
+        if (i > 0 && (!strcmp(argv[i], "--facility") || !strcmp(argv[i], "--role") || !strcmp(argv[i], "--full-name"))) {
+            if (i + 1 >= argc) {
+                fprintf(stderr, "his: %s needs a value\n", argv[i]);
+                return 2;
+            }
+            const char **dst = !strcmp(argv[i], "--facility") ? &facility : !strcmp(argv[i], "--role") ? &role : &full_name;
+            *dst = argv[++i];
+        } else if (i > 0 && !strcmp(argv[i], "--password-stdin")) {
+            pw_stdin = true;
+        } else {
+            rest[nrest++] = argv[i];
+        }
+    }
+    struct config cfg;
+    const char *pos[32];
+    int np;
+    int rc = his_parse_args(nrest, rest, keys,
+                            "Usage: his user add --facility CODE --role ROLE [--full-name NAME] [--password-stdin] USERNAME\n"
+                            "  roles: doctor, nurse, pharmacist, commune_worker, claims_officer, health_department, admin\n"
+                            "  without --password-stdin a random password is generated and printed once",
+                            &cfg, pos, &np, NULL, NULL);
+    if (rc)
+        return rc == 3 ? 0 : rc;
+    if (np != 1 || !facility || !role) {
+        fprintf(stderr, "his user add: needs --facility CODE --role ROLE USERNAME\n");
+        return 2;
+    }
+    if (!auth_role_valid(role)) {
+        fprintf(stderr, "his: unknown role '%s'\n", role);
+        return 2;
+    }
+    const char *username = pos[0];
+    char password[300];
+    bool generated = false;
+    if (pw_stdin) {
+        if (read_password_stdin(password, sizeof password) < 0 || strlen(password) < 8) {
+            fprintf(stderr, "his: password must have at least 8 characters\n");
+            return 1;
+        }
+    } else {
+        char tok[64];
+        auth_new_token(tok);
+        snprintf(password, sizeof password, "%.16s", tok);
+        generated = true;
+    }
+    char hash[256];
+    if (auth_hash_password(password, hash, sizeof hash) < 0) {
+        fprintf(stderr, "his: cannot hash the password\n");
+        return 1;
+    }
+    struct his_db db;
+    PGconn *c = open_for_command(&cfg, &db);
+    if (!c)
+        return 1;
+    if (check_schema_ready(c, &cfg) < 0) {
+        close_for_command(c, &db);
+        return 1;
+    }
+    const char *params[5] = {username, full_name ? full_name : "", role, facility, hash};
+    PGresult *r = PQexecParams(c,
+                               "INSERT INTO core.users (username, full_name, role, facility_id, password_hash) "
+                               "SELECT $1, $2, $3, id, $5 FROM core.facilities WHERE code = $4 RETURNING id",
+                               5, NULL, params, NULL, NULL, 0);
+    rc = 0;
+    if (PQresultStatus(r) != PGRES_TUPLES_OK) {
+        const char *st = PQresultErrorField(r, PG_DIAG_SQLSTATE);
+        if (st && !strcmp(st, "23505"))
+            fprintf(stderr, "his: user '%s' exists already\n", username);
+        else if (st && !strcmp(st, "23514"))
+            fprintf(stderr, "his: username must be 3-64 characters of a-z 0-9 . _ -\n");
+        else
+            fprintf(stderr, "his: %s", PQresultErrorMessage(r));
+        rc = 1;
+    } else if (PQntuples(r) == 0) {
+        fprintf(stderr, "his: no facility with code '%s'\n", facility);
+        rc = 1;
+    } else {
+        printf("user %s created (id %s)\n", username, PQgetvalue(r, 0, 0));
+        if (generated)
+            printf("password: %s\n", password);
+    }
+    PQclear(r);
+    close_for_command(c, &db);
+    return rc;
+}
+
+int cmd_user(int argc, char **argv)
+{
+    if (argc >= 2 && !strcmp(argv[1], "add"))
+        return user_add(argc - 1, argv + 1);
+    if (argc >= 2 && (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h"))) {
+        printf("Usage: his user add --facility CODE --role ROLE [--password-stdin] USERNAME\n");
+        return 0;
+    }
+    fprintf(stderr, "Usage: his user add --facility CODE --role ROLE [--password-stdin] USERNAME\n");
+    return 2;
+}
+
+/* ---- his facility add -------------------------------------------------- */
+
+static int facility_add(int argc, char **argv)
+{
+    static const enum config_key keys[] = {CFG_DATA_DIR, CFG_DATABASE_URL, CFG_SCHEMA_DIR, CFG_CONFIG_FILE, CFG__COUNT};
+    const char *code = NULL, *level = NULL, *name = NULL, *province = NULL, *commune = NULL;
+    char *rest[64];
+    int nrest = 0;
+    for (int i = 0; i < argc && nrest < 63; i++) {
+        const char **dst = NULL;
+        if (i > 0) {
+            if (!strcmp(argv[i], "--code")) dst = &code;
+            else if (!strcmp(argv[i], "--level")) dst = &level;
+            else if (!strcmp(argv[i], "--name")) dst = &name;
+            else if (!strcmp(argv[i], "--province")) dst = &province;
+            else if (!strcmp(argv[i], "--commune")) dst = &commune;
+        }
+        if (dst) {
+            if (i + 1 >= argc) {
+                fprintf(stderr, "his: %s needs a value\n", argv[i]);
+                return 2;
+            }
+            *dst = argv[++i];
+        } else {
+            rest[nrest++] = argv[i];
+        }
+    }
+    struct config cfg;
+    const char *pos[32];
+    int np;
+    int rc = his_parse_args(nrest, rest, keys,
+                            "Usage: his facility add --code CODE --level LEVEL --name NAME [--province CODE] [--commune CODE]\n"
+                            "  CODE: 5 characters, the first two the province code\n"
+                            "  levels: commune_station, district_hospital, provincial_hospital, pharmacy, health_department",
+                            &cfg, pos, &np, NULL, NULL);
+    if (rc)
+        return rc == 3 ? 0 : rc;
+    if (np || !code || !level || !name) {
+        fprintf(stderr, "his facility add: needs --code CODE --level LEVEL --name NAME\n");
+        return 2;
+    }
+    if (!auth_level_valid(level)) {
+        fprintf(stderr, "his: unknown level '%s'\n", level);
+        return 2;
+    }
+    bool code_ok = strlen(code) == 5 && isdigit((unsigned char)code[0]) && isdigit((unsigned char)code[1]);
+    for (int i = 2; code_ok && i < 5; i++)
+        code_ok = isdigit((unsigned char)code[i]) || isupper((unsigned char)code[i]);
+    if (!code_ok) {
+        fprintf(stderr, "his: facility code must be 5 characters, two digits (province) then digits or capitals\n");
+        return 1;
+    }
+    char prov[3] = {code[0], code[1], 0};
+    if (province && strcmp(province, prov) != 0) {
+        fprintf(stderr, "his: facility code %s does not start with province code %s\n", code, province);
+        return 1;
+    }
+    struct his_db db;
+    PGconn *c = open_for_command(&cfg, &db);
+    if (!c)
+        return 1;
+    if (check_schema_ready(c, &cfg) < 0) {
+        close_for_command(c, &db);
+        return 1;
+    }
+    const char *params[5] = {code, name, level, prov, commune};
+    PGresult *r = PQexecParams(c,
+                               "INSERT INTO core.facilities (code, name, level, province_code, commune_code) "
+                               "VALUES ($1, $2, $3, $4, $5) RETURNING id",
+                               5, NULL, params, NULL, NULL, 0);
+    rc = 0;
+    if (PQresultStatus(r) != PGRES_TUPLES_OK) {
+        const char *st = PQresultErrorField(r, PG_DIAG_SQLSTATE);
+        if (st && !strcmp(st, "23505"))
+            fprintf(stderr, "his: facility %s exists already\n", code);
+        else
+            fprintf(stderr, "his: %s", PQresultErrorMessage(r));
+        rc = 1;
+    } else {
+        printf("facility %s created (id %s)\n", code, PQgetvalue(r, 0, 0));
+    }
+    PQclear(r);
+    close_for_command(c, &db);
+    return rc;
+}
+
+int cmd_facility(int argc, char **argv)
+{
+    if (argc >= 2 && !strcmp(argv[1], "add"))
+        return facility_add(argc - 1, argv + 1);
+    if (argc >= 2 && (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h"))) {
+        printf("Usage: his facility add --code CODE --level LEVEL --name NAME [--province CODE] [--commune CODE]\n");
+        return 0;
+    }
+    fprintf(stderr, "Usage: his facility add --code CODE --level LEVEL --name NAME\n");
+    return 2;
+}
+
+/* ---- his audit verify -------------------------------------------------- */
+
+int cmd_audit(int argc, char **argv)
+{
+    if (argc < 2 || strcmp(argv[1], "verify") != 0) {
+        if (argc >= 2 && (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h"))) {
+            printf("Usage: his audit verify [--data-dir DIR] [--database-url URL]\n");
+            return 0;
+        }
+        fprintf(stderr, "Usage: his audit verify [--data-dir DIR] [--database-url URL]\n");
+        return 2;
+    }
+    struct config cfg;
+    const char *pos[32];
+    int np;
+    int rc = his_parse_args(argc - 1, argv + 1, db_keys,
+                            "Usage: his audit verify [--data-dir DIR] [--database-url URL]\n"
+                            "Recomputes every facility's audit hash chain; exit 1 if a row was altered or deleted.",
+                            &cfg, pos, &np, NULL, NULL);
+    if (rc)
+        return rc == 3 ? 0 : rc;
+    struct his_db db;
+    PGconn *c = open_for_command(&cfg, &db);
+    if (!c)
+        return 1;
+    long rows = 0;
+    long problems = audit_verify(c, stderr, &rows);
+    close_for_command(c, &db);
+    if (problems < 0)
+        return 1;
+    if (problems > 0) {
+        fprintf(stderr, "audit chain broken: %ld problem(s) in %ld rows\n", problems, rows);
+        return 1;
+    }
+    printf("audit chain intact: %ld rows\n", rows);
+    return 0;
+}
+
+/* ---- his seed ---------------------------------------------------------- */
+
+int cmd_seed(int argc, char **argv)
+{
+    if (argc < 2 || (strcmp(argv[1], "demo") != 0)) {
+        if (argc >= 2 && (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h"))) {
+            printf("Usage: his seed demo [--data-dir DIR] [--database-url URL]\n");
+            return 0;
+        }
+        fprintf(stderr, "Usage: his seed demo [--data-dir DIR] [--database-url URL]\n");
+        return 2;
+    }
+    struct config cfg;
+    const char *pos[32];
+    int np;
+    int rc = his_parse_args(argc - 1, argv + 1, db_keys,
+                            "Usage: his seed demo [--data-dir DIR] [--database-url URL]\n"
+                            "Fills a small demo province: facilities of every level, staff, households, a year of visits.",
+                            &cfg, pos, &np, NULL, NULL);
+    if (rc)
+        return rc == 3 ? 0 : rc;
+    struct his_db db;
+    PGconn *c = open_for_command(&cfg, &db);
+    if (!c)
+        return 1;
+    if (check_schema_ready(c, &cfg) < 0) {
+        close_for_command(c, &db);
+        return 1;
+    }
+    if (seed_demo_present(c)) {
+        fprintf(stderr, "his: demo data is present already\n");
+        close_for_command(c, &db);
+        return 1;
+    }
+    char err[1024];
+    rc = seed_demo(c, false, err, sizeof err);
+    close_for_command(c, &db);
+    if (rc < 0) {
+        fprintf(stderr, "his: %s\n", err);
+        return 1;
+    }
+    return 0;
+}

@@ -1,0 +1,5 @@
+#include "his/modules.h"
+
+void his_modules_register_routes(void)
+{
+}
