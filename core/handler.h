@@ -1,0 +1,46 @@
+/* Helpers every handler uses: the request's transaction with the user's
+ * scope, the reply for a failed transaction, path ids, ETag/If-Match row
+ * versions and Idempotency-Key replay. All reply on failure themselves, so a
+ * handler reads as: parse, check, act, reply. */
+#ifndef CORE_HANDLER_H
+#define CORE_HANDLER_H
+
+#include <stdbool.h>
+#include "core/app.h"
+#include "core/audit.h"
+#include "core/auth.h"
+#include "core/db.h"
+#include "core/http.h"
+
+/* Opens the transaction with SET LOCAL his.user_id/facility_id/role; on
+ * failure replies 503 with Retry-After and returns -1. */
+int req_tx_begin(http_req_t *req, db_tx_t *tx);
+/* Rolls back and replies for a failed statement: 503 (database gone),
+ * 409 (unique violation), 422 (check/foreign-key violation), else 500. */
+void req_tx_fail(http_req_t *req, db_tx_t *tx);
+/* Commits; on failure replies as req_tx_fail and returns -1. */
+int req_tx_commit(http_req_t *req, db_tx_t *tx);
+
+/* Reads path parameter `name` as a positive integer id; replies 404 if it is
+ * not one. */
+bool req_id_param(http_req_t *req, const char *name, long long *id);
+
+/* Row versions: ETag is "\"<version>\"". */
+void req_set_etag(http_req_t *req, long long version);
+/* Reads If-Match into *version. Replies 428 when missing and 412 when
+ * malformed; returns false then. */
+bool req_if_match(http_req_t *req, long long *version);
+
+/* Idempotency-Key on POSTs that create. Call inside the transaction before
+ * acting: returns true when the request was answered already (same key and
+ * body: the stored answer is replayed; same key, other body: 422) and the
+ * caller must stop (the transaction is rolled back). */
+bool req_idempotent_replay(http_req_t *req, db_tx_t *tx);
+/* Stores the answer about to be sent under the request's key (no-op without
+ * a key). Call after the reply is set and before commit. */
+void req_idempotent_store(http_req_t *req, db_tx_t *tx);
+
+/* Text of a long long in the arena (for query parameters). */
+const char *req_ll(http_req_t *req, long long v);
+
+#endif
