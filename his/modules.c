@@ -2,4 +2,10 @@
 
 void his_modules_register_routes(void)
 {
+    catalog_register_routes();
+    patients_register_routes();
+    households_register_routes();
+    visits_register_routes();
+    phr_register_routes();
+    pharmacy_register_routes();
 }

@@ -5,4 +5,11 @@
 
 void his_modules_register_routes(void);
 
+void patients_register_routes(void);
+void households_register_routes(void);
+void visits_register_routes(void);
+void phr_register_routes(void);
+void catalog_register_routes(void);
+void pharmacy_register_routes(void);
+
 #endif

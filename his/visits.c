@@ -1,0 +1,6 @@
+/* visits: placeholder until the module lands; registers no route yet. */
+#include "his/modules.h"
+
+void visits_register_routes(void)
+{
+}
