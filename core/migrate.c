@@ -62,7 +62,7 @@ int migrate_load(const char *schema_dir, struct migration **out, int *n, char *e
         }
         struct migration *m = &list[count];
         m->version = atoi(nm);
-        snprintf(m->name, sizeof m->name, "%s", nm);
+        memcpy(m->name, nm, l + 1); /* length checked above */
         char path[4096];
         snprintf(path, sizeof path, "%s/%s", schema_dir, nm);
         FILE *f = fopen(path, "rb");
