@@ -170,18 +170,13 @@ int auth_authenticate(http_req_t *req)
         return -1;
     char th[65];
     auth_token_hash(token, th);
-    db_tx_t tx;
-    if (db_tx_begin(&tx, req->app->db, req->arena, NULL) < 0) {
-        http_add_header(req, "Retry-After", "5");
-        http_problem(req, 503, NULL, http_t(req, "Cơ sở dữ liệu tạm thời không truy cập được", "database unavailable"));
-        return -1;
-    }
-    PGresult *r = db_q(&tx,
-                       "SELECT " USER_COLUMNS ", s.csrf_token FROM core.sessions s "
-                       "JOIN core.users u ON u.id = s.user_id JOIN core.facilities f ON f.id = u.facility_id "
-                       "WHERE s.token_hash = $1 AND s.expires_at > now() AND u.active",
-                       th);
-    db_tx_commit(&tx);
+    bool unavailable;
+    const char *params[1] = {th};
+    PGresult *r = db_query_once(req->app->db, req->arena,
+                                "SELECT " USER_COLUMNS ", s.csrf_token FROM core.sessions s "
+                                "JOIN core.users u ON u.id = s.user_id JOIN core.facilities f ON f.id = u.facility_id "
+                                "WHERE s.token_hash = $1 AND s.expires_at > now() AND u.active",
+                                1, params, &unavailable);
     if (!r) {
         http_add_header(req, "Retry-After", "5");
         http_problem(req, 503, NULL, http_t(req, "Cơ sở dữ liệu tạm thời không truy cập được", "database unavailable"));

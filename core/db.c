@@ -277,6 +277,30 @@ PGresult *db_query(db_tx_t *tx, const char *sql, int nparams, const char *const 
     return r;
 }
 
+PGresult *db_query_once(db_pool_t *p, arena_t *a, const char *sql, int nparams, const char *const *params,
+                        bool *unavailable)
+{
+    *unavailable = false;
+    PGconn *c = db_pool_acquire(p, 5000);
+    if (!c) {
+        *unavailable = true;
+        return NULL;
+    }
+    PGresult *r = PQexecParams(c, sql, nparams, NULL, params, NULL, NULL, 0);
+    if (PQresultStatus(r) != PGRES_TUPLES_OK && PQresultStatus(r) != PGRES_COMMAND_OK) {
+        if (PQstatus(c) != CONNECTION_OK)
+            *unavailable = true;
+        else
+            log_warn("query failed: %s", PQresultErrorMessage(r));
+        PQclear(r);
+        db_pool_release(p, c);
+        return NULL;
+    }
+    db_pool_release(p, c);
+    arena_defer(a, clear_result, r);
+    return r;
+}
+
 int db_tx_exec_simple(db_tx_t *tx, const char *sql)
 {
     if (!tx->conn)

@@ -47,6 +47,11 @@ int db_tx_begin(db_tx_t *tx, db_pool_t *p, arena_t *a, const struct db_scope *sc
 PGresult *db_query(db_tx_t *tx, const char *sql, int nparams, const char *const *params);
 int db_tx_commit(db_tx_t *tx);
 void db_tx_rollback(db_tx_t *tx);
+/* One statement outside an explicit transaction (one round trip), for reads
+ * that need no scope, such as the session look-up. NULL on error; *unavailable
+ * is set when no connection could be had. */
+PGresult *db_query_once(db_pool_t *p, arena_t *a, const char *sql, int nparams, const char *const *params,
+                        bool *unavailable);
 /* Savepoint helpers for an insert that may conflict. */
 int db_tx_exec_simple(db_tx_t *tx, const char *sql);
 
