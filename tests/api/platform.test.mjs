@@ -293,3 +293,16 @@ test('readyz fails while PostgreSQL is down and the server reconnects by itself'
     rmSync(dir, { recursive: true, force: true });
   }
 });
+
+test('the access log names routes, never passwords, tokens or query strings', async () => {
+  const secret = 'Demo@2026';
+  const c = await srv.login('ds.lan', secret);
+  await c.get('/api/v1/auth/me?q=Nguyen%20Van%20An');
+  await new Promise((r) => setTimeout(r, 100));
+  const log = srv.stderr();
+  assert.match(log, /http POST \/api\/v1\/auth\/login 200/);
+  assert.match(log, /http GET \/api\/v1\/auth\/me 200 .* user=\d+/);
+  assert.ok(!log.includes(secret), 'password in the log');
+  assert.ok(!log.includes(c.token), 'token in the log');
+  assert.ok(!log.includes('Nguyen'), 'query string in the log');
+});
