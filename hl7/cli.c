@@ -615,7 +615,7 @@ static void conn_close(conn *c)
 
 /* Send one message and wait for its ACK; 0 AA/CA, 1 other code or error. */
 static int send_one(conn *c, hl7_mllp *d, const char *file, size_t idx,
-                    hl7_str s)
+                    hl7_str s, const char *sent_id)
 {
     hl7_buf f = { 0 };
     hl7_error e;
@@ -665,7 +665,12 @@ static int send_one(conn *c, hl7_mllp *d, const char *file, size_t idx,
     printf("%s %s\n", code[0] ? code : "-", ctl[0] ? ctl : "-");
     fflush(stdout);
     int ok = strcmp(code, "AA") == 0 || strcmp(code, "CA") == 0;
-    if (!ok) {
+    if (ok && strcmp(ctl, sent_id) != 0) {
+        /* an ACK of another message does not acknowledge this one */
+        fprintf(stderr, "%s: message %zu: the ACK is for control id \"%s\", "
+                "not \"%s\"\n", file, idx, ctl, sent_id);
+        ok = 0;
+    } else if (!ok) {
         if (hl7_get(a, "ERR-8", text, sizeof(text)) <= 0)
             hl7_get(a, "MSA-3", text, sizeof(text));
         fprintf(stderr, "%s: message %zu: answered %s%s%s\n", file, idx,
@@ -770,10 +775,12 @@ int hl7_cli_send(int argc, char **argv)
                 bad = 1;
                 continue;
             }
+            char id[200];
+            hl7_get(m, "MSH-10", id, sizeof(id));
             rc = hl7_serialize(m, &b);
             hl7_msg_free(m);
             hl7_str out = { b.data, b.len };
-            rc = rc < 0 ? -1 : send_one(&c, &d, argv[i], it.index, out);
+            rc = rc < 0 ? -1 : send_one(&c, &d, argv[i], it.index, out, id);
             hl7_buf_free(&b);
             if (rc != 0)
                 bad = 1;

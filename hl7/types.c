@@ -78,9 +78,9 @@ static const char *const primitives[] = {
     "ST", "TX", "FT", "NM", "SI", "ID", "IS", "DT", "DTM", "TM", "GTS",
 };
 
-/* Token n (1-based) of the row called name, in a static buffer per call
- * site is not needed: tokens are at most 3 letters, so we return pointers
- * into a small table of interned names instead. */
+/* The table's tokens are not NUL-terminated; hand out the same name from
+ * a table of string constants instead, so callers get a plain C string
+ * without any buffer to own. */
 static const char *intern(const char *p, size_t n)
 {
     static const char *const names[] = {
@@ -96,6 +96,7 @@ static const char *intern(const char *p, size_t n)
     return NULL;
 }
 
+/* Token n (1-based) of the row called name, NULL when there is none. */
 static const char *nth_type(const type_row *rows, size_t nrows,
                             const char *name, int n)
 {

@@ -15,10 +15,20 @@
 
 #include <libxml/parser.h>
 #include <libxml/tree.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
 #define NS_V2XML "urn:hl7-org:v2xml"
+
+/* libxml2 wants xmlInitParser() once before use from several threads,
+ * and the server engine will convert messages from worker threads. */
+static pthread_once_t xml_once = PTHREAD_ONCE_INIT;
+
+static void xml_init(void)
+{
+    xmlInitParser();
+}
 
 /* ---------------------------------------------------------------- writer */
 
@@ -265,6 +275,7 @@ static void root_name(const hl7_msg *m, char *out, size_t size)
 int hl7_to_xml(const hl7_msg *m, hl7_buf *out, hl7_error *err)
 {
     char rname[48];
+    pthread_once(&xml_once, xml_init);
     root_name(m, rname, sizeof(rname));
     xmlDocPtr doc = xmlNewDoc((const xmlChar *)"1.0");
     xmlNodePtr root = doc ? xmlNewNode(NULL, (const xmlChar *)rname) : NULL;
@@ -352,7 +363,6 @@ static int collect(xr *r, xmlNodePtr el, indexed **out, size_t *n,
 static int fail_at(xr *r, xmlNodePtr n, int code, const char *what);
 static int elem_index(xmlNodePtr n);
 static int is_ws(const xmlChar *s);
-static xmlChar *leaf_text(xmlNodePtr el);
 
 static int fail_at(xr *r, xmlNodePtr n, int code, const char *what)
 {
@@ -631,15 +641,6 @@ static int read_segment(xr *r, xmlNodePtr se)
     return rc;
 }
 
-/* Text of a leaf element (concatenated), or of its first component. */
-static xmlChar *leaf_text(xmlNodePtr el)
-{
-    for (xmlNodePtr c = el->children; c; c = c->next)
-        if (c->type == XML_ELEMENT_NODE && elem_index(c) == 1)
-            return leaf_text(c);
-    return xmlNodeGetContent(el);
-}
-
 static xmlNodePtr find_child(xmlNodePtr el, const char *name)
 {
     for (xmlNodePtr c = el ? el->children : NULL; c; c = c->next)
@@ -697,6 +698,7 @@ int hl7_from_xml(const char *xml, size_t len, const hl7_limits *lim,
                  hl7_buf *out, hl7_error *err)
 {
     hl7_limits dl;
+    pthread_once(&xml_once, xml_init);
     if (!lim) {
         hl7_limits_default(&dl);
         lim = &dl;
@@ -745,12 +747,19 @@ int hl7_from_xml(const char *xml, size_t len, const hl7_limits *lim,
     }
     if ((rc = hl7__set_seps(m, seps, sl, err)) < 0)
         goto done;
+    /* The charset comes from the raw bytes of MSH-18.1, exactly as the
+     * parser reads them, or a value such as 88<hl7bytes hex="EA"/>59/1
+     * would be taken for 8859/1 here and not there. */
     xmlNodePtr f18 = find_child(msh, "MSH.18");
     if (f18) {
-        xmlChar *cs = leaf_text(f18);
-        if (cs)
-            m->charset = hl7__charset_of((char *)cs, strlen((char *)cs));
-        xmlFree(cs);
+        hl7_buf raw = { 0 };
+        xr r18 = { m, &raw, lim, NULL, 0 };
+        if (read_level(&r18, f18, LV_REP) == 0 && raw.data) {
+            char *cut = memchr(raw.data, m->cs, raw.len);
+            size_t n = cut ? (size_t)(cut - raw.data) : raw.len;
+            m->charset = hl7__charset_of(raw.data, n);
+        }
+        hl7_buf_free(&raw);
     }
     xr r = { m, out, lim, err, 0 };
     size_t start = out->len;

@@ -341,7 +341,8 @@ static int srv_write(SSL *ssl, int fd, const char *p, size_t n)
 }
 
 /* One connection: every frame is parsed, validated and answered with an
- * ACK; a message whose MSH-10 is SILENT gets no answer. */
+ * ACK; a message whose MSH-10 is SILENT gets no answer, one whose MSH-10
+ * is WRONGID an AA for another control id. */
 static void *srv_main(void *arg)
 {
     srv *s = arg;
@@ -380,6 +381,8 @@ static void *srv_main(void *arg)
                 hl7_ack_opts o = { NULL, NULL, "20240315120000", NULL };
                 if (hl7_ack(m, &o, errs, n > 8 ? 8 : (size_t)n, &a, NULL)
                     == 0) {
+                    if (strcmp(ctl, "WRONGID") == 0)
+                        hl7_set(a, "MSA-2", "SOMEOTHER", NULL);
                     hl7_buf b = { 0 }, fr = { 0 };
                     hl7_serialize(a, &b);
                     hl7_mllp_frame(b.data, b.len, &fr);
@@ -469,9 +472,24 @@ START_TEST(cli_send_timeout_and_refused)
     int rc = run_cli(hl7_cli_send, &out, &err, 6, "send", "--to", to,
                      "--timeout", "1", f);
     srv_stop(&s);
-    unlink(f);
     ck_assert_int_eq(rc, 1);
     ck_assert_ptr_nonnull(strstr(err, "no ACK within 1 s"));
+    free(out);
+    free(err);
+    /* an AA for another message is not an acknowledgement */
+    srv_start(&s, NULL);
+    snprintf(to, sizeof(to), "127.0.0.1:%d", s.port);
+    fd = open(f, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+    const char *w = "MSH|^~\\&|A|B|C|D|20240101||ACK^A01^ACK|WRONGID|P|2.5\r"
+                    "MSA|AA|X\r";
+    ck_assert_int_eq(write(fd, w, strlen(w)), (ssize_t)strlen(w));
+    close(fd);
+    rc = run_cli(hl7_cli_send, &out, &err, 4, "send", "--to", to, f);
+    srv_stop(&s);
+    unlink(f);
+    ck_assert_int_eq(rc, 1);
+    ck_assert_str_eq(out, "AA SOMEOTHER\n");
+    ck_assert_ptr_nonnull(strstr(err, "the ACK is for control id"));
     free(out);
     free(err);
     /* nobody listening: the port of the closed server */
