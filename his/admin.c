@@ -405,11 +405,72 @@ int cmd_audit(int argc, char **argv)
 
 /* ---- his seed ---------------------------------------------------------- */
 
+/* Provided by his/seed_clinical.c: the benchmark generator. */
+int seed_province(PGconn *c, long people, long households, unsigned seed, bool quiet, char *err, size_t errlen);
+
+#define SEED_PROVINCE_USAGE                                                                                       \
+    "Usage: his seed province --people N --households M [--seed S] [--data-dir DIR] [--database-url URL]\n"       \
+    "Generates a province for benchmarks: N people in M households at commune stations (deterministic per seed)."
+
+/* his seed province: takes its own numeric flags out, the rest as usual. */
+static int cmd_seed_province(int argc, char **argv)
+{
+    long people = 0, households = 0;
+    unsigned long seed = 1;
+    char *rest[64];
+    int nrest = 0;
+    for (int i = 0; i < argc && nrest < 63; i++) {
+        long *dst = !strcmp(argv[i], "--people") ? &people : !strcmp(argv[i], "--households") ? &households : NULL;
+        bool is_seed = !strcmp(argv[i], "--seed");
+        if (!dst && !is_seed) {
+            rest[nrest++] = argv[i];
+            continue;
+        }
+        char *end;
+        if (i + 1 >= argc || (is_seed ? (seed = strtoul(argv[i + 1], &end, 10), 0) : (*dst = strtol(argv[i + 1], &end, 10), 0)) ||
+            *end || argv[i + 1][0] == '\0' || argv[i + 1][0] == '-') {
+            fprintf(stderr, "his: %s needs a number\n", argv[i]);
+            return 2;
+        }
+        i++;
+    }
+    rest[nrest] = NULL;
+    struct config cfg;
+    const char *pos[32];
+    int np;
+    int rc = his_parse_args(nrest, rest, db_keys, SEED_PROVINCE_USAGE, &cfg, pos, &np, NULL, NULL);
+    if (rc)
+        return rc == 3 ? 0 : rc;
+    if (people <= 0 || households <= 0 || people < households || np > 0) {
+        fprintf(stderr, "%s\n", SEED_PROVINCE_USAGE);
+        return 2;
+    }
+    struct his_db db;
+    PGconn *c = open_for_command(&cfg, &db);
+    if (!c)
+        return 1;
+    if (check_schema_ready(c, &cfg) < 0) {
+        close_for_command(c, &db);
+        return 1;
+    }
+    char err[1024];
+    rc = seed_province(c, people, households, (unsigned)seed, false, err, sizeof err);
+    close_for_command(c, &db);
+    if (rc < 0) {
+        fprintf(stderr, "his: %s\n", err);
+        return 1;
+    }
+    return 0;
+}
+
 int cmd_seed(int argc, char **argv)
 {
+    if (argc >= 2 && strcmp(argv[1], "province") == 0)
+        return cmd_seed_province(argc - 1, argv + 1);
     if (argc < 2 || (strcmp(argv[1], "demo") != 0)) {
         if (argc >= 2 && (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h"))) {
-            printf("Usage: his seed demo [--data-dir DIR] [--database-url URL]\n");
+            printf("Usage: his seed demo [--data-dir DIR] [--database-url URL]\n"
+                   "       his seed province --people N --households M [--seed S]\n");
             return 0;
         }
         fprintf(stderr, "Usage: his seed demo [--data-dir DIR] [--database-url URL]\n");

@@ -1,9 +1,10 @@
 # The his binary and its server modules.
 bin_PROGRAMS += his/his
 his_his_SOURCES = \
-	his/main.c his/common.c his/serve.c his/admin.c his/routes.c his/modules.c his/his.h his/modules.h \
+	his/main.c his/cmd_catalog.c his/common.c his/serve.c his/admin.c his/routes.c his/modules.c his/his.h his/modules.h \
 	his/seed.c his/seed_clinical.c his/seed_visits.c \
 	his/catalog.c his/patients.c his/households.c his/visits.c his/phr.c \
+	his/idcard.c his/idcard.h his/patients.h \
 	$(PHARMACY_SOURCES)
 his_his_CPPFLAGS = $(AM_CPPFLAGS) -DHIS_SRCDIR='"$(abs_top_srcdir)"' $(MHD_CFLAGS) $(PQ_CFLAGS) $(JANSSON_CFLAGS) \
 	$(XML2_CFLAGS) $(OPENSSL_CFLAGS) $(CURL_CFLAGS)
