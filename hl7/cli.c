@@ -163,15 +163,23 @@ static int parse_one(const char *file, size_t idx, hl7_str s, int mode,
 
 int hl7_cli_parse(int argc, char **argv)
 {
-    int mode = OUT_SUMMARY, i, bad = 0;
+    int mode = OUT_SUMMARY, i, bad = 0, nfiles = 0, dashdash = 0;
     size_t count = 0;
     if (is_help(argc, argv))
         return usage(stdout, parse_usage, 0);
-    for (i = 1; i < argc && argv[i][0] == '-' && argv[i][1]; i++) {
+    char **files = calloc((size_t)argc, sizeof(*files));
+    if (!files)
+        return 1;
+    /* options may come before or after the files, up to "--" */
+    for (i = 1; i < argc; i++) {
         int m;
+        if (dashdash || argv[i][0] != '-' || !argv[i][1]) {
+            files[nfiles++] = argv[i];
+            continue;
+        }
         if (strcmp(argv[i], "--") == 0) {
-            i++;
-            break;
+            dashdash = 1;
+            continue;
         } else if (strcmp(argv[i], "--roundtrip") == 0) {
             m = OUT_ROUNDTRIP;
         } else if (strcmp(argv[i], "--json") == 0) {
@@ -180,23 +188,27 @@ int hl7_cli_parse(int argc, char **argv)
             m = OUT_COUNT;
         } else {
             fprintf(stderr, "parse: unknown option %s\n", argv[i]);
+            free(files);
             return usage(stderr, parse_usage, 2);
         }
         if (mode != OUT_SUMMARY && mode != m) {
             fprintf(stderr, "parse: choose one of --roundtrip, --json, "
                             "--count\n");
+            free(files);
             return usage(stderr, parse_usage, 2);
         }
         mode = m;
     }
-    if (i >= argc) {
+    if (nfiles == 0) {
         fprintf(stderr, "parse: no FILE given\n");
+        free(files);
         return usage(stderr, parse_usage, 2);
     }
-    for (; i < argc; i++) {
+    for (int k = 0; k < nfiles; k++) {
+        const char *file = files[k];
         char *data;
         size_t len;
-        if (read_input(argv[i], &data, &len) < 0) {
+        if (read_input(file, &data, &len) < 0) {
             bad = 1;
             continue;
         }
@@ -207,14 +219,15 @@ int hl7_cli_parse(int argc, char **argv)
         hl7_iter_init(&it, data, len);
         while ((rc = hl7_iter_next(&it, &s, &e)) != 0) {
             if (rc < 0) {
-                report(argv[i], 0, &e);
+                report(file, 0, &e);
                 bad = 1;
                 continue;
             }
-            bad |= parse_one(argv[i], it.index, s, mode, &count);
+            bad |= parse_one(file, it.index, s, mode, &count);
         }
         free(data);
     }
+    free(files);
     if (mode == OUT_COUNT)
         printf("%zu\n", count);
     fflush(stdout);

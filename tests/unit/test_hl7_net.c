@@ -244,6 +244,17 @@ START_TEST(cli_parse_modes)
     ck_assert_ptr_nonnull(strstr(err, "missing_msh.hl7: message 1: NO_MSH"));
     free(out);
     free(err);
+    ck_assert_int_eq(run_cli(hl7_cli_parse, &out, &err, 3, "parse",
+                             fx("good/ack.hl7"), "--count"), 0);
+    ck_assert_str_eq(out, "1\n");
+    free(out);
+    free(err);
+    ck_assert_int_eq(run_cli(hl7_cli_parse, &out, &err, 2, "parse",
+                             fx("good/ack.hl7")), 0);
+    ck_assert_ptr_nonnull(strstr(out, "ack.hl7: message 1: ACK^A01^ACK "
+                                      "AMSG00001, 2 segments\n"));
+    free(out);
+    free(err);
     ck_assert_int_eq(run_cli(hl7_cli_parse, &out, &err, 2, "parse",
                              "/nonexistent/x.hl7"), 1);
     ck_assert_ptr_nonnull(strstr(err, "/nonexistent/x.hl7: No such file"));
