@@ -66,6 +66,7 @@ export async function login(page, username, password = DEMO_PASSWORD) {
 }
 
 export async function shot(page, name) {
+  await page.evaluate(() => window.scrollTo(0, 0));
   await page.screenshot({ path: join(ARTIFACTS, `${name}.png`), fullPage: true });
 }
 

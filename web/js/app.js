@@ -7,6 +7,7 @@ import { workspaceView } from './views/workspace.js';
 import * as clinic from './views/clinic.js';
 import * as commune from './views/commune.js';
 import { recordView } from './views/record.js';
+import { loadAdminUnits, resetAdminUnits } from './views/common.js';
 
 const CLINICAL = ['doctor', 'nurse'];
 const COMMUNE = ['commune_worker'];
@@ -62,6 +63,7 @@ export async function logout() {
   try { await post('/auth/logout', {}, { noAuthRedirect: true }); } catch { /* session may be gone already */ }
   state.user = null;
   setCsrf(null);
+  resetAdminUnits();
   navigate('/login', { replace: true });
 }
 
@@ -135,6 +137,8 @@ async function render() {
     if (typeof c === 'function') state.cleanup = c;
     return undefined;
   }
+  await loadAdminUnits(state.user.facility?.province_code);
+  if (seq !== state.renderSeq) return undefined;
   const route = m ? m.route : { path: '*' };
   const { root, main } = shell(route);
   clear(app);

@@ -112,13 +112,11 @@ export class FormErrors {
     this.clear();
     const rest = [];
     if (err instanceof ApiError) {
+      const title = errorTitle(err);
+      rest.push(title);
       for (const e of err.errors) {
+        if (!e.field && e.message === title) continue;
         if (!this.showField(e.field, e.message)) rest.push(e.field ? `${e.field}: ${e.message}` : e.message);
-      }
-      if (!err.errors.length || rest.length) {
-        const title = errorTitle(err);
-        if (!err.errors.length) rest.unshift(title);
-        else rest.unshift(title);
       }
     } else {
       rest.push(t('error.unexpected'));
@@ -143,12 +141,16 @@ function append1(alertEl, lines) {
 export function errorTitle(err) {
   if (!(err instanceof ApiError)) return t('error.unexpected');
   if (err.status === 0) return t('error.network');
-  if (err.status === 403) return err.problem.title || t('error.forbidden');
-  if (err.status === 404) return err.problem.title || t('error.not_found');
   if (err.status === 412) return t('error.conflict');
   if (err.status === 503) return t('error.unavailable');
-  if (err.status === 422 && err.errors.length) return t('error.check_fields');
-  return err.problem.title || err.problem.detail || t('error.unexpected');
+  if (err.errors.some((e) => e.field)) return err.problem.detail || t('error.check_fields');
+  // The server's own message (in the his_lang language) is the detail, or
+  // an error without a field; the title is often only the HTTP reason.
+  const general = err.problem.detail || (err.errors.find((e) => !e.field) || {}).message;
+  if (general) return general;
+  if (err.status === 403) return t('error.forbidden');
+  if (err.status === 404) return t('error.not_found');
+  return t('error.unexpected');
 }
 
 export function alertBox(kind = 'error') {

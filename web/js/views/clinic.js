@@ -1,13 +1,13 @@
 // The doctor's day: patient search, reception, the patient with their visit
 // history, and the visit form.
-import { h, clear, debounce } from '../dom.js';
+import { h, clear, debounce, uid } from '../dom.js';
 import { get, post, patch, qs, newIdempotencyKey, ApiError } from '../api.js';
 import { t, fmtDate, fmtDateTime } from '../i18n.js';
 import { field, values, numOrNull, FormErrors, alertBox, showAlert, errorTitle } from '../forms.js';
 import {
   sexLabel, addressText, loading, loadError, patientBanner, stateBadge, visitDate, primaryDiagnosis, VISIT_KINDS,
 } from './common.js';
-import { personFieldset, personBody } from './person.js';
+import { personFieldset, personBody, duplicatesPanel } from './person.js';
 import { icd10Picker } from './icd10.js';
 
 /* ---- patient search ------------------------------------------------------ */
@@ -101,32 +101,56 @@ export function receptionView(main, params, ctx) {
     h('fieldset', { class: 'group' }, h('legend', null, t('reception.visit')), h('div', { class: 'grid grid-3' }, kind)),
     h('div', { class: 'form-actions sticky-actions' }, h('a', { href: '/patients', class: 'btn btn-ghost' }, t('common.cancel')), saveOnly, saveVisit));
   const errors = new FormErrors(form, alert);
-  const patientKey = newIdempotencyKey();
+  const dupBox = h('div');
+  form.prepend(dupBox);
+  let patientKey = newIdempotencyKey();
   let created = null; // the patient, once registered (a failed visit start must not register twice)
+  let startVisit = true;
 
-  form.addEventListener('submit', async (e) => {
-    e.preventDefault();
-    const startVisit = e.submitter ? e.submitter.value === 'visit' : true;
+  async function proceed(patient) {
+    created = patient;
+    if (startVisit) {
+      const v = await post('/visits', { patient_id: patient.id, kind: values(form).visit_kind || 'outpatient' }, { idempotencyKey: newIdempotencyKey() });
+      ctx.navigate(`/visits/${v.data.id}`);
+    } else {
+      ctx.navigate(`/patients/${patient.id}`);
+    }
+  }
+
+  async function submit(confirmNew) {
     errors.clear();
+    clear(dupBox);
     const body = personBody(form);
     if (!body.full_name) { errors.showField('full_name', t('error.required')); return; }
+    if (confirmNew) body.confirm_new = true;
     saveOnly.disabled = saveVisit.disabled = true;
     try {
       if (!created) {
         const r = await post('/patients', body, { idempotencyKey: patientKey });
         created = r.data;
       }
-      const dups = created.possible_duplicates || created.duplicates || [];
-      if (startVisit) {
-        const v = await post('/visits', { patient_id: created.id, kind: values(form).visit_kind || 'outpatient' }, { idempotencyKey: newIdempotencyKey() });
-        ctx.navigate(`/visits/${v.data.id}` + (dups.length ? '?dup=1' : ''));
-      } else {
-        ctx.navigate(`/patients/${created.id}` + (dups.length ? '?dup=1' : ''));
-      }
+      await proceed(created);
     } catch (err) {
-      errors.show(err);
+      if (err instanceof ApiError && err.status === 409 && err.problem.candidates) {
+        patientKey = newIdempotencyKey(); // the next attempt is a different request
+        const panel = duplicatesPanel(err, {
+          useLabel: startVisit ? t('dup.use_visit') : t('dup.use'),
+          onUse: async (c) => { try { await proceed(c); } catch (e2) { errors.show(e2); } },
+          onConfirm: () => submit(true),
+        });
+        dupBox.append(panel);
+        panel.focus();
+      } else {
+        errors.show(err);
+      }
       saveOnly.disabled = saveVisit.disabled = false;
     }
+  }
+
+  form.addEventListener('submit', (e) => {
+    e.preventDefault();
+    startVisit = e.submitter ? e.submitter.value === 'visit' : true;
+    submit(false);
   });
 
   main.append(h('div', { class: 'page-head' }, h('div', null,
@@ -172,15 +196,11 @@ export async function patientView(main, params, ctx) {
   main.append(h('div', { class: 'page-head' },
     h('div', null, h('p', { class: 'crumbs' }, h('a', { href: '/patients' }, t('nav.patients'))), h('h1', null, p.full_name)),
     h('div', { class: 'head-actions' }, h('a', { href: `/patients/${p.id}/record`, class: 'btn btn-secondary' }, t('record.open')))));
-  if (new URLSearchParams(location.search).get('dup')) main.append(dupNotice());
-  main.append(patientBanner(p), alert,
+  main.append(patientBanner(p, null, { showName: false }), alert,
     h('section', { class: 'panel' }, h('div', { class: 'panel-head' }, h('h2', null, t('visit.new')), startForm)),
     historyPanel(visits));
 }
 
-function dupNotice() {
-  return h('div', { class: 'alert alert-warn', role: 'status' }, h('p', { class: 'alert-title' }, t('reception.duplicate_warning')));
-}
 
 function historyPanel(vr) {
   const panel = h('section', { class: 'panel', 'aria-labelledby': 'history-title', 'data-testid': 'visit-history' },
@@ -195,13 +215,12 @@ function historyPanel(vr) {
     return panel;
   }
   panel.append(h('table', { class: 'table' },
-    h('thead', null, h('tr', null, [t('history.date'), t('visit.ma_lk'), t('visit.kind'), t('visit.facility'), t('visit.primary_diagnosis'), t('visit.state')]
+    h('thead', null, h('tr', null, [t('history.date'), t('visit.ma_lk'), t('visit.kind'), t('visit.primary_diagnosis'), t('visit.state')]
       .map((x) => h('th', { scope: 'col' }, x)))),
     h('tbody', null, items.map((v) => h('tr', null,
       h('td', null, h('a', { href: `/visits/${v.id}` }, fmtDateTime(visitDate(v)) || `#${v.id}`)),
       h('td', { class: 'mono' }, v.ma_lk || ''),
       h('td', null, t('visit.kind.' + (v.kind || 'outpatient'))),
-      h('td', null, v.facility?.name || v.facility_name || ''),
       h('td', null, primaryDiagnosis(v)),
       h('td', null, stateBadge(v.state)))))));
   return panel;
@@ -328,7 +347,6 @@ export async function visitView(main, params, ctx) {
       h('h1', null, t('visit.title'), ' ', h('span', { class: 'mono muted' }, v.ma_lk || `#${v.id}`))),
     h('div', { class: 'head-actions' }, h('span', null, t('visit.kind.' + (v.kind || 'outpatient'))), stateBadge(v.state)));
   main.append(head);
-  if (new URLSearchParams(location.search).get('dup')) main.append(dupNotice());
   if (p) main.append(patientBanner(p));
   main.append(form);
   return () => dx.destroy();
@@ -341,29 +359,50 @@ function notesText(n) {
   return String(n);
 }
 
+// Services and supplies ordered: code (looked up as you type in
+// GET /services), name, quantity.
 function servicesEditor(initial, disabled) {
+  const listId = uid('svc-list');
+  const datalist = h('datalist', { id: listId });
+  const names = new Map();
   const rows = h('tbody');
-  const table = h('table', { class: 'table table-compact' },
-    h('thead', null, h('tr', null, h('th', { scope: 'col' }, t('service.code')), h('th', { scope: 'col' }, t('service.quantity')), h('th', { scope: 'col' }, h('span', { class: 'sr-only' }, t('common.actions'))))),
+  const table = h('table', { class: 'table table-compact', 'data-testid': 'services' },
+    h('thead', null, h('tr', null, h('th', { scope: 'col' }, t('service.code')), h('th', { scope: 'col' }, t('service.name')),
+      h('th', { scope: 'col' }, t('service.quantity')), h('th', { scope: 'col' }, h('span', { class: 'sr-only' }, t('common.actions'))))),
     rows);
-  let n = 0;
+  let ctl = null;
+  const lookup = debounce(async (q, nameCell) => {
+    if (ctl) ctl.abort();
+    if (!q) return;
+    ctl = new AbortController();
+    try {
+      const r = await get('/services' + qs({ q, limit: 15 }), { signal: ctl.signal });
+      clear(datalist);
+      for (const it of r.data.items || []) {
+        names.set(it.code, `${it.name}${it.unit ? ` (${it.unit})` : ''}`);
+        datalist.append(h('option', { value: it.code }, it.name));
+      }
+      nameCell.textContent = names.get(q.toUpperCase()) || '';
+    } catch { /* look-up is a convenience */ }
+  }, 200);
   function addRow(s = {}) {
-    n += 1;
-    const code = h('input', { type: 'text', 'aria-label': t('service.code'), value: s.code || '', maxlength: 50, class: 'mono', name: `services[${n}].code` });
-    const qty = h('input', { type: 'number', 'aria-label': t('service.quantity'), value: s.quantity ?? 1, min: '0', step: '1', name: `services[${n}].quantity`, class: 'narrow' });
-    const tr = h('tr', null, h('td', null, code), h('td', null, qty),
-      h('td', null, h('button', { type: 'button', class: 'btn btn-ghost btn-small', disabled, onclick: () => tr.remove(), 'aria-label': t('service.remove') }, t('common.remove'))));
+    const nameCell = h('td', { class: 'svc-name' }, s.name ? `${s.name}${s.unit ? ` (${s.unit})` : ''}` : '');
+    const code = h('input', { type: 'text', 'aria-label': t('service.code'), value: s.code || '', maxlength: 50, class: 'mono svc-code', list: listId, autocomplete: 'off' });
+    const qty = h('input', { type: 'number', 'aria-label': t('service.quantity'), value: s.quantity ?? 1, min: '0', step: '1', class: 'narrow' });
+    code.addEventListener('input', () => { nameCell.textContent = names.get(code.value.trim().toUpperCase()) || ''; lookup(code.value.trim(), nameCell); });
+    const tr = h('tr', null, h('td', null, code), nameCell, h('td', null, qty),
+      h('td', { class: 'actions' }, h('button', { type: 'button', class: 'btn btn-ghost btn-small', disabled, onclick: () => tr.remove(), 'aria-label': t('service.remove') }, t('common.remove'))));
     rows.append(tr);
     return code;
   }
   initial.forEach((s) => addRow(s));
-  const add = h('button', { type: 'button', class: 'btn btn-ghost btn-small', disabled, onclick: () => addRow().focus() }, '+ ', t('service.add'));
-  const el = h('div', null, table, disabled ? null : add);
+  const add = h('button', { type: 'button', class: 'btn btn-secondary btn-small', disabled, onclick: () => addRow().focus(), 'data-testid': 'add-service' }, '+ ', t('service.add'));
+  const el = h('div', null, datalist, initial.length || !disabled ? table : h('p', { class: 'muted' }, t('service.none')), disabled ? null : add);
   return {
     el,
     value: () => Array.from(rows.querySelectorAll('tr')).map((tr) => {
       const [c, q] = tr.querySelectorAll('input');
-      return { code: c.value.trim(), quantity: numOrNull(q.value) ?? 1 };
-    }).filter((s) => s.code),
+      return { code: c.value.trim().toUpperCase(), quantity: numOrNull(q.value) ?? 1 };
+    }).filter((x) => x.code),
   };
 }

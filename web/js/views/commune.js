@@ -1,13 +1,16 @@
 // The commune station: household list, a new household with its head, a
 // household with its members (add a new person, relationship).
 import { h, clear, debounce } from '../dom.js';
-import { get, post, qs, newIdempotencyKey } from '../api.js';
+import { get, post, qs, newIdempotencyKey, ApiError } from '../api.js';
 import { t, fmtDate } from '../i18n.js';
 import { field, values, FormErrors, alertBox, errorTitle } from '../forms.js';
-import { loading, loadError, sexLabel, RELATIONSHIPS, ageOf } from './common.js';
-import { personFieldset, personBody } from './person.js';
+import { loading, loadError, sexLabel, RELATIONSHIPS, ageOf, unitName } from './common.js';
+import { personFieldset, personBody, duplicatesPanel } from './person.js';
 
 const relLabel = (r) => (r ? t('rel.' + r) : '');
+// A one-time message shown after the page re-renders (never in the URL:
+// it may carry a name).
+let flash = null;
 
 /* ---- list ---------------------------------------------------------------- */
 
@@ -82,57 +85,58 @@ export function newHouseholdView(main, params, ctx) {
       field({ name: 'code', label: t('hh.code'), maxlength: 30, hint: t('hh.code_hint') }),
       field({ name: 'village', label: t('hh.village'), required: true, maxlength: 100 }),
       field({ name: 'address', label: t('hh.address'), maxlength: 300, placeholder: t('address.line_ph') }),
-      field({ name: 'commune_code', label: t('address.commune_code'), value: f.commune_code || '', readOnly: true, hint: t('hh.commune_hint') })));
-  const head = personFieldset({ prefix: 'head.', legend: t('hh.head_person'), noAddress: true });
+      field({ name: 'commune_code', label: t('address.commune_code'), value: f.commune_code || '', readOnly: true, hint: `${t('hh.commune_hint')}: ${unitName('commune', f.commune_code)}` })));
+  const HP = 'members[0].patient.';
+  const head = personFieldset({ prefix: HP, legend: t('hh.head_person'), noAddress: true });
   const submit = h('button', { type: 'submit', class: 'btn btn-primary', 'data-testid': 'save-household' }, t('hh.create'));
-  const form = h('form', { class: 'form', novalidate: true }, alert, hhFields, head,
+  const dupBox = h('div');
+  const form = h('form', { class: 'form', novalidate: true }, alert, dupBox, hhFields, head,
     h('div', { class: 'form-actions sticky-actions' }, h('a', { href: '/households', class: 'btn btn-ghost' }, t('common.cancel')), submit));
   const errors = new FormErrors(form, alert);
-  const keys = { patient: newIdempotencyKey(), household: newIdempotencyKey() };
-  let headPatient = null;
+  let key = newIdempotencyKey();
 
-  form.addEventListener('submit', async (e) => {
-    e.preventDefault();
-    errors.clear();
+  async function send(member) {
     const v = values(form);
-    const person = personBody(form, 'head.');
-    let bad = false;
-    if (!v.village) { errors.showField('village', t('error.required')); bad = true; }
-    if (!person.full_name) { errors.showField('head.full_name', t('error.required')); bad = true; }
-    if (bad) return;
+    const body = { commune_code: v.commune_code, village: v.village, address: v.address, members: [member] };
+    if (f.province_code) body.province_code = f.province_code;
+    if (v.code) body.code = v.code;
     submit.disabled = true;
     try {
-      person.address = { province_code: f.province_code || null, commune_code: v.commune_code, village: v.village, line: v.address };
-      if (!headPatient) {
-        try {
-          headPatient = (await post('/patients', person, { idempotencyKey: keys.patient })).data;
-        } catch (err) { prefixErrors(err, 'head.'); throw err; }
-      }
-      const body = { commune_code: v.commune_code, village: v.village, address: v.address, head_patient_id: headPatient.id };
-      if (v.code) body.code = v.code;
-      const hh = (await post('/households', body, { idempotencyKey: keys.household })).data;
-      const members = hh.members || [];
-      if (!members.some((m) => String(m.patient_id) === String(headPatient.id))) {
-        await post(`/households/${hh.id}/members`, { patient_id: headPatient.id, relationship: 'head' }, { idempotencyKey: newIdempotencyKey() });
-      }
+      const hh = (await post('/households', body, { idempotencyKey: key })).data;
       ctx.navigate(`/households/${hh.id}`);
     } catch (err) {
-      errors.show(err);
+      key = newIdempotencyKey();
+      if (err instanceof ApiError && err.status === 409 && err.problem.candidates) {
+        const panel = duplicatesPanel(err, {
+          useLabel: t('dup.use'),
+          onUse: (c) => { clear(dupBox); send({ relationship: 'head', patient_id: c.id }); },
+          onConfirm: () => { clear(dupBox); send({ ...member, confirm_new: true }); },
+        });
+        clear(dupBox);
+        dupBox.append(panel);
+        panel.focus();
+      } else errors.show(err);
       submit.disabled = false;
     }
+  }
+
+  form.addEventListener('submit', (e) => {
+    e.preventDefault();
+    errors.clear();
+    clear(dupBox);
+    const v = values(form);
+    const person = personBody(form, HP);
+    let bad = false;
+    if (!v.village) { errors.showField('village', t('error.required')); bad = true; }
+    if (!person.full_name) { errors.showField(HP + 'full_name', t('error.required')); bad = true; }
+    if (bad) return;
+    person.address = { province_code: f.province_code || null, commune_code: v.commune_code, village: v.village, line: v.address };
+    send({ relationship: 'head', patient: person });
   });
   main.append(h('div', { class: 'page-head' }, h('div', null,
     h('p', { class: 'crumbs' }, h('a', { href: '/households' }, t('nav.households'))),
     h('h1', null, t('hh.new')))), form);
   form.querySelector('input:not([readonly])').focus();
-}
-
-// Errors of the nested person's POST name top-level fields: show them on the
-// prefixed fields of this form.
-function prefixErrors(err, prefix) {
-  if (err && Array.isArray(err.errors)) {
-    err.errors = err.errors.map((x) => ({ ...x, field: x.field ? prefix + x.field : x.field }));
-  }
 }
 
 /* ---- one household -------------------------------------------------------- */
@@ -168,67 +172,126 @@ export async function householdView(main, params, ctx) {
       h('div', null, h('dt', null, t('hh.head')), h('dd', null, head ? head.full_name : '—')),
       h('div', null, h('dt', null, t('hh.village')), h('dd', null, hh.village || '—')),
       h('div', null, h('dt', null, t('hh.address')), h('dd', null, hh.address || '—')),
-      h('div', null, h('dt', null, t('address.commune_code')), h('dd', null, [hh.commune_name, hh.commune_code].filter(Boolean).join(' · '))))));
+      h('div', null, h('dt', null, t('address.commune')), h('dd', null, hh.commune_name || unitName('commune', hh.commune_code))))));
 
+  const notice = h('div', { role: 'status', 'aria-live': 'polite' });
+  if (flash) { notice.append(h('p', { class: 'alert alert-success' }, flash)); flash = null; }
+  main.append(notice);
   const membersPanel = h('section', { class: 'panel', 'aria-labelledby': 'mem-title' },
     h('h2', { id: 'mem-title' }, t('hh.members_title', { n: people.length })),
     people.length ? h('table', { class: 'table', 'data-testid': 'members' },
-      h('thead', null, h('tr', null, [t('patient.full_name'), t('hh.relationship'), t('patient.sex'), t('patient.birth_date'), t('patient.cccd'), h('span', { class: 'sr-only' }, t('common.actions'))]
+      h('thead', null, h('tr', null, [t('patient.full_name'), t('hh.relationship'), t('patient.sex'), t('patient.birth_date'), h('span', { class: 'sr-only' }, t('common.actions'))]
         .map((x) => h('th', { scope: 'col' }, x)))),
       h('tbody', null, people.map((p) => h('tr', { dataset: { patientId: String(p.patient_id || p.id) } },
         h('td', { class: 'strong' }, p.full_name || `#${p.patient_id}`),
         h('td', null, relLabel(p.relationship)),
         h('td', null, sexLabel(p.sex)),
         h('td', null, p.birth_date ? `${fmtDate(p.birth_date)} (${t('patient.age', { n: ageOf(p.birth_date) })})` : ''),
-        h('td', { class: 'mono' }, p.cccd || ''),
-        h('td', { class: 'actions' }, h('a', { href: `/patients/${p.patient_id || p.id}/record`, class: 'btn btn-secondary btn-small', 'data-testid': 'open-record' }, t('record.open')))))))
+        h('td', { class: 'actions' },
+          h('a', { href: `/patients/${p.patient_id || p.id}/record`, class: 'btn btn-secondary btn-small', 'data-testid': 'open-record' }, t('record.open')),
+          ' ',
+          h('button', { type: 'button', class: 'btn btn-ghost btn-small', onclick: () => openMove(p) }, t('hh.move')))))))
       : h('p', { class: 'muted' }, t('hh.no_members')));
   main.append(membersPanel);
+
+  // Move a member to another household of the commune.
+  const movePanel = h('section', { class: 'panel', hidden: true, 'data-testid': 'move-member' });
+  main.append(movePanel);
+  async function openMove(p) {
+    clear(movePanel);
+    movePanel.hidden = false;
+    const alertM = alertBox();
+    const target = field({ name: 'to_household_id', label: t('hh.move_to'), type: 'select', required: true, options: [['', t('common.loading')]] });
+    const relM = field({ name: 'relationship', label: t('hh.relationship_new'), type: 'select',
+      options: [['', t('hh.keep_relationship')], ...RELATIONSHIPS.filter((r) => r !== 'head').map((r) => [r, relLabel(r)])] });
+    const go = h('button', { type: 'submit', class: 'btn btn-primary' }, t('hh.move_save'));
+    const f2 = h('form', { class: 'form', novalidate: true },
+      h('h2', null, t('hh.move_title', { name: p.full_name })), alertM,
+      h('div', { class: 'grid grid-3' }, target, relM),
+      h('div', { class: 'form-actions' }, h('button', { type: 'button', class: 'btn btn-ghost', onclick: () => { movePanel.hidden = true; } }, t('common.cancel')), go));
+    movePanel.append(f2);
+    const errs = new FormErrors(f2, alertM);
+    movePanel.scrollIntoView({ block: 'start' });
+    let list = [];
+    try {
+      list = ((await get('/households' + qs({ limit: 200 }))).data.items || []).filter((x) => x.id !== hh.id);
+      clear(target.input);
+      target.input.append(h('option', { value: '' }, t('common.choose')),
+        list.map((x) => h('option', { value: String(x.id) }, [x.code, headFromMembers(x), x.village].filter(Boolean).join(' · '))));
+      target.input.focus();
+    } catch (err) { errs.show(err); }
+    f2.addEventListener('submit', async (e) => {
+      e.preventDefault();
+      errs.clear();
+      const v = values(f2);
+      if (!v.to_household_id) { errs.showField('to_household_id', t('error.required')); return; }
+      go.disabled = true;
+      try {
+        const body = { to_household_id: Number(v.to_household_id) };
+        if (v.relationship) body.relationship = v.relationship;
+        const r = await post(`/households/${hh.id}/members/${p.patient_id || p.id}/move`, body);
+        const msg = t('hh.moved', { name: p.full_name, code: r.data.code || v.to_household_id });
+        flash = msg;
+        ctx.navigate(location.pathname, { replace: true });
+      } catch (err) { errs.show(err); go.disabled = false; }
+    });
+  }
 
   // Add a member: a new person and their relationship to the head.
   const alert = alertBox();
   const rel = field({ name: 'relationship', label: t('hh.relationship'), type: 'select', required: true,
     options: [['', t('common.choose')], ...RELATIONSHIPS.filter((r) => r !== 'head' || !head).map((r) => [r, relLabel(r)])] });
   const submit = h('button', { type: 'submit', class: 'btn btn-primary', 'data-testid': 'save-member' }, t('hh.add_member_save'));
+  const dupBox = h('div');
   const addForm = h('form', { class: 'form', novalidate: true, 'aria-labelledby': 'add-title' },
     h('h2', { id: 'add-title' }, t('hh.add_member')),
     h('p', { class: 'muted' }, t('hh.add_member_text')),
-    alert,
+    alert, dupBox,
     h('div', { class: 'grid grid-3' }, rel),
-    personFieldset({ legend: t('hh.new_person'), noAddress: true }),
+    personFieldset({ prefix: 'patient.', legend: t('hh.new_person'), noAddress: true }),
     h('div', { class: 'form-actions' },
       h('button', { type: 'button', class: 'btn btn-ghost', onclick: () => { addPanel.hidden = true; } }, t('common.cancel')), submit));
   const addPanel = h('section', { class: 'panel', hidden: true, 'data-testid': 'add-member' }, addForm);
   main.append(addPanel);
   const errors = new FormErrors(addForm, alert);
-  let key = { patient: newIdempotencyKey(), member: newIdempotencyKey() };
-  let created = null;
+  let key = newIdempotencyKey();
   function openAdd() {
     addPanel.hidden = false;
     addForm.querySelector('select').focus();
     addPanel.scrollIntoView({ block: 'start' });
   }
-  addForm.addEventListener('submit', async (e) => {
-    e.preventDefault();
-    errors.clear();
-    const v = values(addForm);
-    const person = personBody(addForm);
-    let bad = false;
-    if (!v.relationship) { errors.showField('relationship', t('error.required')); bad = true; }
-    if (!person.full_name) { errors.showField('full_name', t('error.required')); bad = true; }
-    if (bad) return;
-    person.address = { province_code: hh.province_code || ctx.user.facility?.province_code || null, commune_code: hh.commune_code, village: hh.village || null, line: hh.address || null };
+  async function send(body) {
     submit.disabled = true;
     try {
-      if (!created) created = (await post('/patients', person, { idempotencyKey: key.patient })).data;
-      await post(`/households/${hh.id}/members`, { patient_id: created.id, relationship: v.relationship }, { idempotencyKey: key.member });
-      key = { patient: newIdempotencyKey(), member: newIdempotencyKey() };
-      created = null;
+      await post(`/households/${hh.id}/members`, body, { idempotencyKey: key });
       ctx.navigate(location.pathname, { replace: true });
     } catch (err) {
-      errors.show(err);
+      key = newIdempotencyKey();
+      if (err instanceof ApiError && err.status === 409 && err.problem.candidates) {
+        const panel = duplicatesPanel(err, {
+          useLabel: t('dup.use_member'),
+          onUse: (c) => { clear(dupBox); send({ relationship: body.relationship, patient_id: c.id }); },
+          onConfirm: () => { clear(dupBox); send({ ...body, confirm_new: true }); },
+        });
+        clear(dupBox);
+        dupBox.append(panel);
+        panel.focus();
+      } else errors.show(err);
       submit.disabled = false;
     }
+  }
+  addForm.addEventListener('submit', (e) => {
+    e.preventDefault();
+    errors.clear();
+    clear(dupBox);
+    const v = values(addForm);
+    const person = personBody(addForm, 'patient.');
+    let bad = false;
+    if (!v.relationship) { errors.showField('relationship', t('error.required')); bad = true; }
+    if (!person.full_name) { errors.showField('patient.full_name', t('error.required')); bad = true; }
+    if (bad) return;
+    person.address = { province_code: hh.province_code || ctx.user.facility?.province_code || null, commune_code: hh.commune_code, village: hh.village || null, line: hh.address || null };
+    send({ relationship: v.relationship, patient: person });
   });
   if (new URLSearchParams(location.search).get('add')) openAdd();
 }

@@ -2,12 +2,12 @@
 // chosen diagnoses, one of them primary.
 import { h, clear, debounce, uid } from '../dom.js';
 import { get, qs } from '../api.js';
-import { t } from '../i18n.js';
+import { t, getLang } from '../i18n.js';
 
 export function icd10Picker({ value = [], disabled = false } = {}) {
   const listId = uid('icd-list');
   const inputId = uid('icd-input');
-  let chosen = value.map((d) => ({ icd10: d.icd10 || d.code, name: d.name || d.title || '', primary: !!d.primary }));
+  let chosen = value.map((d) => ({ icd10: d.icd10 || d.code, name: (getLang() === 'en' && d.name_en) || d.name || d.title || '', primary: !!d.primary }));
   if (chosen.length && !chosen.some((d) => d.primary)) chosen[0].primary = true;
   const nameCache = new Map();
 

@@ -3,25 +3,26 @@
 // screenings / chronic-disease follow-up, 4 examinations (the visits).
 // Saved with PUT and If-Match; a 412 keeps the user's edits on screen.
 import { h, clear, getPath, setPath, uid } from '../dom.js';
-import { get, put, qs, ApiError } from '../api.js';
-import { t, fmtDate, fmtDateTime } from '../i18n.js';
+import { get, put, ApiError } from '../api.js';
+import { t, fmtDateTime } from '../i18n.js';
 import { field, FormErrors, alertBox, showAlert, errorTitle } from '../forms.js';
-import { loading, loadError, patientBanner, visitDate, primaryDiagnosis, stateBadge } from './common.js';
+import { loading, loadError, patientBanner, visitDate, stateBadge } from './common.js';
 import { SCHEMA } from './record_schema.js';
+
+// A message to show once after the page re-renders.
+let flash = null;
 
 export async function recordView(main, params, ctx) {
   main.append(loading());
   const pid = encodeURIComponent(params.id);
-  let p; let rec; let etag; let visits = null;
+  let p; let rec; let etag;
   try {
-    const [pr, rr] = await Promise.all([get(`/patients/${pid}`), get(`/patients/${pid}/health-record`)]);
-    p = pr.data; rec = rr.data || {}; etag = rr.etag;
+    const rr = await get(`/patients/${pid}/health-record`);
+    rec = rr.data || {}; etag = rr.etag;
+    p = rec.patient || (await get(`/patients/${pid}`)).data;
   } catch (e) {
     if (ctx.isCurrent()) loadError(main, e);
     return;
-  }
-  if (!rec.examinations) {
-    try { visits = (await get(`/patients/${pid}/visits${qs({ limit: 50 })}`)).data.items || []; } catch { visits = null; }
   }
   if (!ctx.isCurrent()) return;
   clear(main);
@@ -29,6 +30,7 @@ export async function recordView(main, params, ctx) {
   let base = structuredClone(rec); // the document as last read from the server
 
   const alert = alertBox();
+  if (flash) { showAlert(alert, 'success', flash); flash = null; }
   const saved = h('p', { class: 'save-status muted small', role: 'status', 'aria-live': 'polite' });
   const tabs = h('div', { class: 'tabs', role: 'tablist', 'aria-label': t('record.sections') });
   const panels = h('div', { class: 'tab-panels' });
@@ -39,7 +41,7 @@ export async function recordView(main, params, ctx) {
     const tab = h('button', { type: 'button', role: 'tab', id: tabId, 'aria-controls': panelId, 'aria-selected': i === 0 ? 'true' : 'false', tabindex: i === 0 ? '0' : '-1', class: 'tab', dataset: { section: sec.key } },
       h('span', { class: 'tab-num' }, String(i + 1)), t(sec.title));
     const panel = h('div', { role: 'tabpanel', id: panelId, 'aria-labelledby': tabId, class: 'tab-panel', hidden: i !== 0, tabindex: '0' });
-    if (sec.key === 'examinations') panel.append(examinations(rec.examinations || visits));
+    if (sec.key === 'examinations') panel.append(examinations(rec.examinations, ctx));
     else {
       if (sec.key === 'identity') panel.append(patientFacts(p));
       for (const part of sec.parts) {
@@ -105,10 +107,23 @@ export async function recordView(main, params, ctx) {
       keepBtn.disabled = reloadBtn.disabled = true;
       try {
         const r = await get(`/patients/${pid}/health-record`);
-        // Sections this screen does not show are taken from the newer copy.
-        base = structuredClone(r.data || {});
-        await save(r.etag);
-        showAlert(alert, 'success', t('record.saved_over'));
+        // Three-way merge per member of each section: what this user changed
+        // since their last read wins; everything else comes from the newer copy.
+        const mine = doc();
+        const theirs = r.data || {};
+        const merged = {};
+        for (const s2 of SCHEMA) {
+          if (s2.key === 'examinations') continue;
+          const m = mine[s2.key] || {}; const o = base[s2.key] || {}; const th = theirs[s2.key] || {};
+          const out = { ...th };
+          for (const k of new Set([...Object.keys(m), ...Object.keys(o)])) {
+            if (JSON.stringify(m[k] ?? null) !== JSON.stringify(o[k] ?? null)) out[k] = m[k];
+          }
+          merged[s2.key] = out;
+        }
+        await put(`/patients/${pid}/health-record`, merged, { ifMatch: r.etag });
+        flash = t('record.saved_over');
+        ctx.navigate(location.pathname, { replace: true });
       } catch (err) {
         if (err instanceof ApiError && err.status === 412) conflict();
         else errors.show(err);
@@ -140,9 +155,11 @@ export async function recordView(main, params, ctx) {
 
   main.append(h('div', { class: 'page-head' },
     h('div', null,
-      h('p', { class: 'crumbs' }, ctx.user.role === 'commune_worker' ? h('a', { href: '/households' }, t('nav.households')) : h('a', { href: `/patients/${p.id}` }, p.full_name)),
+      h('p', { class: 'crumbs' }, ctx.user.role === 'commune_worker'
+        ? [h('a', { href: '/households' }, t('nav.households')), p.household ? [' / ', h('a', { href: `/households/${p.household.id}` }, t('hh.title', { code: p.household.code }))] : null]
+        : h('a', { href: `/patients/${p.id}` }, p.full_name)),
       h('h1', null, t('record.title'))),
-    rec.version !== undefined ? h('div', { class: 'head-actions muted small' }, t('record.version', { v: rec.version })) : null),
+    rec.version !== undefined ? h('div', { class: 'head-actions muted small', 'data-testid': 'record-version' }, rec.version ? t('record.version', { v: rec.version }) : t('record.not_saved_yet')) : null),
   patientBanner(p), form);
 }
 
@@ -155,7 +172,8 @@ function inputFor(def, value, name) {
   if (def.type === 'select') {
     return field({ name, label, type: 'select', value: value ?? '', options: [['', t('common.none_selected')], ...def.options.map((o) => [o, t(`${def.label}.${o}`)])] });
   }
-  if (def.type === 'checkbox') return field({ name, label, type: 'checkbox', value: 'true', class: 'check' });
+  if (def.type === 'checkbox') return field({ name, label, type: 'checkbox' });
+  if (def.type === 'partial_date') return field({ name, label, value: value ?? '', maxlength: 10, placeholder: t('phr.partial_date_ph') });
   return field({ name, label, type: def.type || 'text', value: value ?? '', maxlength: def.max || 200, rows: 3, min: def.min, step: def.step });
 }
 
@@ -205,7 +223,9 @@ function listEditor(sectionKey, part, rowsIn) {
       if (c.type === 'select') {
         input = h('select', common, h('option', { value: '' }, '—'), c.options.map((o) => h('option', { value: o, selected: row[c.key] === o }, t(`${c.label}.${o}`))));
       } else {
-        input = h('input', { ...common, type: c.type || 'text', value: row[c.key] ?? '', maxlength: c.max || 200, min: c.min, step: c.step, class: c.type === 'number' ? 'narrow' : null });
+        const type = c.type === 'partial_date' ? 'text' : (c.type || 'text');
+        input = h('input', { ...common, type, value: row[c.key] ?? '', maxlength: c.type === 'partial_date' ? 10 : (c.max || 200), min: c.min, step: c.step,
+          placeholder: c.type === 'partial_date' ? t('phr.partial_date_ph') : null, class: c.narrow || c.type === 'number' ? 'narrow' : null });
       }
       return h('td', { class: 'field', dataset: { field: `${path}[${idx}].${c.key}` } }, input, h('p', { class: 'field-error', hidden: true }));
     });
@@ -251,17 +271,19 @@ function listEditor(sectionKey, part, rowsIn) {
   };
 }
 
-function examinations(items) {
-  if (items === null || items === undefined) return h('p', { class: 'muted' }, t('record.exams_unavailable'));
+function examinations(ex, ctx) {
+  const items = ex ? (Array.isArray(ex) ? ex : ex.items) : null;
+  if (!items) return h('p', { class: 'muted' }, t('record.exams_unavailable'));
   if (!items.length) return h('p', { class: 'muted' }, t('history.none'));
-  return h('table', { class: 'table', 'data-testid': 'examinations' },
-    h('thead', null, h('tr', null, [t('history.date'), t('visit.facility'), t('visit.kind'), t('visit.primary_diagnosis'), t('visit.state')].map((x) => h('th', { scope: 'col' }, x)))),
+  const canOpen = ctx.user.role === 'doctor' || ctx.user.role === 'nurse';
+  return h('div', { class: 'table-wrap' }, h('table', { class: 'table', 'data-testid': 'examinations' },
+    h('thead', null, h('tr', null, [t('history.date'), t('visit.ma_lk'), t('visit.kind'), t('visit.diagnoses'), t('visit.state')].map((x) => h('th', { scope: 'col' }, x)))),
     h('tbody', null, items.map((v) => h('tr', null,
-      h('td', null, fmtDateTime(visitDate(v)) || fmtDate(v.date)),
-      h('td', null, v.facility_name || v.facility?.name || v.facility_code || ''),
+      h('td', null, canOpen ? h('a', { href: `/visits/${v.visit_id || v.id}` }, fmtDateTime(visitDate(v))) : fmtDateTime(visitDate(v))),
+      h('td', { class: 'mono' }, v.ma_lk || ''),
       h('td', null, v.kind ? t('visit.kind.' + v.kind) : ''),
-      h('td', null, primaryDiagnosis(v)),
-      h('td', null, v.state ? stateBadge(v.state) : '')))));
+      h('td', null, (v.diagnoses || []).map((d) => h('div', null, h('span', { class: 'mono strong' }, d.icd10), ' ', d.name || '', d.primary ? h('span', { class: 'muted small' }, ` (${t('icd.primary')})`) : null))),
+      h('td', null, v.state ? stateBadge(v.state) : ''))))));
 }
 
 export { errorTitle };
