@@ -99,6 +99,11 @@ test('a doctor registers a patient, records a visit with an ICD-10 diagnosis, se
   await shot(page, 'doctor-5-search');
   await hit.click();
   await page.getByTestId('visit-history').locator('tbody tr').filter({ hasText: 'J06.9' }).waitFor();
+
+  // The workspace lists today's visits, hers among them
+  await page.getByRole('navigation').getByRole('link', { name: 'Bàn làm việc' }).click();
+  await page.getByTestId('today-visits').locator('tr', { hasText: NAME }).filter({ hasText: 'Đã kết thúc' }).waitFor();
+  await shot(page, 'doctor-6-workspace-today');
   assert.deepEqual(page.problems, []);
 });
 
@@ -117,6 +122,6 @@ test('reception shows the server\'s field errors next to the fields, in the chos
   assert.ok((await cccdErr.innerText()).length > 0);
   await page.locator('.field[data-field="insurance_card.number"] .field-error').waitFor();
   assert.equal(await page.getByLabel('Số CCCD').getAttribute('aria-invalid'), 'true');
-  await shot(page, 'doctor-6-reception-errors');
+  await shot(page, 'doctor-7-reception-errors');
   assert.equal(env.server.sql(`SELECT count(*) FROM clinical.patients WHERE full_name = 'Nguyễn Văn Lỗi'`), '0');
 });

@@ -38,7 +38,7 @@ export function getLang() {
   return lang;
 }
 
-// t('key', {name: 'x'}) replaces {name} in the text.
+// t(KEY, {name: 'x'}) replaces {name} in the text.
 export function t(key, params) {
   let s = dict[key] ?? fallback[key];
   if (s === undefined) {

@@ -78,6 +78,36 @@ function resultTable(items) {
       h('td', null, addressText(p.address))))));
 }
 
+// Today's visits at the user's facility (GET /visits: today by default),
+// open ones first.
+export function todayPanel() {
+  const body = h('div', null, loading());
+  const el = h('section', { class: 'panel', 'aria-labelledby': 'today-title', 'data-testid': 'today-visits' },
+    h('h2', { id: 'today-title' }, t('today.title')), body);
+  (async () => {
+    try {
+      const r = await get('/visits' + qs({ limit: 100 }));
+      const items = (r.data.items || []).slice().sort((a, b) => (a.state === b.state ? 0 : a.state === 'open' ? -1 : 1));
+      clear(body);
+      if (!items.length) { body.append(h('p', { class: 'muted' }, t('today.none'))); return; }
+      const open = items.filter((v) => v.state === 'open').length;
+      body.append(h('p', { class: 'muted small' }, t('today.count', { n: r.data.total ?? items.length, open })),
+        h('div', { class: 'table-wrap' }, h('table', { class: 'table table-hover' },
+          h('thead', null, h('tr', null, [t('today.time'), t('patient.full_name'), t('visit.kind'), t('visit.primary_diagnosis'), t('visit.state')].map((x) => h('th', { scope: 'col' }, x)))),
+          h('tbody', null, items.map((v) => h('tr', null,
+            h('td', null, fmtDateTime(visitDate(v)).slice(11)),
+            h('td', null, h('a', { href: `/visits/${v.id}`, class: 'strong' }, v.patient_name || `#${v.patient_id}`)),
+            h('td', null, t('visit.kind.' + (v.kind || 'outpatient'))),
+            h('td', null, primaryDiagnosis(v)),
+            h('td', null, stateBadge(v.state))))))));
+    } catch (e) {
+      clear(body);
+      body.append(h('p', { class: 'muted' }, errorTitle(e)));
+    }
+  })();
+  return el;
+}
+
 export function searchView(main, params, ctx) {
   ctx.setTitle(t('search.title'));
   main.append(h('div', { class: 'page-head' }, h('h1', null, t('nav.patients'))));

@@ -2,7 +2,7 @@
 // main tool (or a clean empty workspace for roles whose screens come later).
 import { h } from '../dom.js';
 import { t } from '../i18n.js';
-import { searchPanel } from './clinic.js';
+import { searchPanel, todayPanel } from './clinic.js';
 import { householdListPanel } from './commune.js';
 
 export function workspaceView(main, params, ctx) {
@@ -17,7 +17,7 @@ export function workspaceView(main, params, ctx) {
   let cleanup = null;
   if (u.role === 'doctor' || u.role === 'nurse') {
     const p = searchPanel(ctx, { autofocus: true });
-    main.append(p.el);
+    main.append(p.el, todayPanel());
     cleanup = p.cleanup;
   } else if (u.role === 'commune_worker') {
     const p = householdListPanel(ctx);
