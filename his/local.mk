@@ -5,7 +5,7 @@ his_his_SOURCES = \
 	his/seed.c his/seed_clinical.c his/seed_visits.c \
 	his/catalog.c his/patients.c his/households.c his/visits.c his/phr.c \
 	his/idcard.c his/idcard.h his/patients.h \
-	$(PHARMACY_SOURCES)
+	$(PHARMACY_SOURCES) $(CLAIMS_SOURCES)
 his_his_CPPFLAGS = $(AM_CPPFLAGS) -DHIS_SRCDIR='"$(abs_top_srcdir)"' $(MHD_CFLAGS) $(PQ_CFLAGS) $(JANSSON_CFLAGS) \
 	$(XML2_CFLAGS) $(OPENSSL_CFLAGS) $(CURL_CFLAGS)
 his_his_LDADD = core/libhiscore.a $(HL7_LIBS) $(MHD_LIBS) $(PQ_LIBS) $(JANSSON_LIBS) $(XML2_LIBS) \

@@ -11,4 +11,13 @@ TESTS += tests/unit/test_idcard
 tests_unit_test_idcard_SOURCES = tests/unit/test_idcard.c his/idcard.c
 tests_unit_test_idcard_CPPFLAGS = $(AM_CPPFLAGS) $(CHECK_CFLAGS)
 tests_unit_test_idcard_LDADD = $(CHECK_LIBS)
+check_PROGRAMS += tests/unit/test_claims_money tests/unit/test_claims_xml
+TESTS += tests/unit/test_claims_money tests/unit/test_claims_xml
+tests_unit_test_claims_money_SOURCES = tests/unit/test_claims_money.c
+tests_unit_test_claims_money_CPPFLAGS = $(AM_CPPFLAGS) $(CHECK_CFLAGS) $(JANSSON_CFLAGS) $(XML2_CFLAGS) $(OPENSSL_CFLAGS)
+tests_unit_test_claims_money_LDADD = $(CLAIMS_LIBS) $(CHECK_LIBS)
+tests_unit_test_claims_xml_SOURCES = tests/unit/test_claims_xml.c
+tests_unit_test_claims_xml_CPPFLAGS = $(AM_CPPFLAGS) $(CHECK_CFLAGS) $(JANSSON_CFLAGS) $(XML2_CFLAGS) $(OPENSSL_CFLAGS) \
+	-DCLAIMS_FIXTURES='"$(abs_top_srcdir)/tests/fixtures/claims"' -DCLAIMS_XSD='"$(abs_top_srcdir)/schema/xsd"'
+tests_unit_test_claims_xml_LDADD = $(CLAIMS_LIBS) $(CHECK_LIBS)
 endif
