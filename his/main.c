@@ -21,6 +21,7 @@ static const struct command commands[] = {
     {"facility", cmd_facility, "facility add: register a facility"},
     {"seed", cmd_seed, "seed demo: fill a small demo province"},
     {"audit", cmd_audit, "audit verify: check the audit log's hash chains"},
+    {"catalog", cmd_catalog, "catalog load icd10 FILE: load a reference catalogue"},
     {"hl7", cmd_hl7, "hl7 parse | validate | to-xml | from-xml | send: HL7 v2 tools"},
     {"version", cmd_version, "print the version"},
     {NULL, NULL, NULL},

@@ -1,0 +1,441 @@
+// Visits (issue 4 point 2): reception with MA_LK and the coverage snapshot,
+// vitals/notes/diagnoses/services/results, ICD-10 and range checks naming the
+// field, closing (one primary diagnosis, referral out), amendment of a closed
+// visit by a new version only, history paging, roles, facility scope, audit.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { startServer } from '../lib/server.mjs';
+
+let srv, doctor, nurse, other, provincial;
+
+before(async () => {
+  srv = await startServer();
+  doctor = await srv.login('bs.an');        // 19010 district hospital
+  nurse = await srv.login('dd.hoa');        // 19010
+  other = await srv.login('bs.binh');       // 19020, another facility
+  provincial = await srv.login('bs.tinh');  // 19001 provincial hospital
+});
+after(async () => { await srv?.stop(); });
+
+const audits = (where) => Number(srv.sql(`SELECT count(*) FROM audit.events WHERE ${where}`));
+let seq = 0;
+
+async function newPatient(client = doctor, card = null) {
+  seq++;
+  const body = { full_name: `Hoàng Văn Khám ${String.fromCharCode(65 + (seq % 26))}${seq}`, birth_date: `19${50 + (seq % 40)}-03-0${1 + (seq % 8)}`, sex: 'male', confirm_new: true };
+  if (card) body.insurance_card = card;
+  const r = await client.post('/api/v1/patients', body);
+  assert.equal(r.status, 201, r.text);
+  return r.json.id;
+}
+
+async function newVisit(patientId, kind = 'outpatient', client = doctor, extra = {}) {
+  const r = await client.post('/api/v1/visits', { patient_id: patientId, kind, ...extra });
+  assert.equal(r.status, 201, r.text);
+  return r.json;
+}
+
+const etag = (r) => r.headers.get('etag');
+
+test('creating a visit returns id and a unique MA_LK; Idempotency-Key gives one visit', async () => {
+  const pid = await newPatient();
+  const a = await newVisit(pid);
+  const b = await newVisit(pid);
+  assert.ok(a.id > 0 && b.id > 0 && a.id !== b.id);
+  assert.match(a.ma_lk, /^19010\d{6}\d{8,}$/);
+  assert.ok(a.ma_lk.length <= 50);
+  assert.notEqual(a.ma_lk, b.ma_lk);
+  assert.equal(a.state, 'open');
+  assert.equal(a.kind, 'outpatient');
+  assert.equal(a.patient_id, pid);
+  assert.equal(srv.sql(`SELECT count(*) FROM clinical.visits WHERE ma_lk = '${a.ma_lk}'`), '1');
+  // the key is enforced by the database too
+  assert.throws(() => srv.sql(`UPDATE clinical.visits SET ma_lk = '${a.ma_lk}' WHERE id = ${b.id}`), /unique|duplicate/i);
+
+  const h = { 'Idempotency-Key': `visit-${pid}` };
+  const r1 = await doctor.post('/api/v1/visits', { patient_id: pid, kind: 'emergency' }, h);
+  const r2 = await doctor.post('/api/v1/visits', { patient_id: pid, kind: 'emergency' }, h);
+  assert.equal(r1.status, 201);
+  assert.equal(r2.status, 201);
+  assert.equal(r2.json.id, r1.json.id);
+  assert.equal(r2.json.ma_lk, r1.json.ma_lk);
+  assert.equal(srv.sql(`SELECT count(*) FROM clinical.visits WHERE patient_id = ${pid} AND kind = 'emergency'`), '1');
+  assert.ok(audits(`action = 'create' AND entity = 'visit' AND entity_id = '${a.id}' AND patient_id = ${pid} AND outcome = 'ok'`) === 1);
+});
+
+test('reception checks its input and names the field', async () => {
+  const cases = [
+    [{ kind: 'outpatient' }, 'patient_id'],
+    [{ patient_id: 1, kind: 'daycare' }, 'kind'],
+    [{ patient_id: 999999999, kind: 'outpatient' }, 'patient_id'],
+    [{ patient_id: 1, kind: 'outpatient', referral_from: '19' }, 'referral_from'],
+    [{ patient_id: 1, kind: 'outpatient', colour: 'red' }, 'colour'],
+  ];
+  for (const [body, field] of cases) {
+    const r = await doctor.post('/api/v1/visits', body);
+    assert.equal(r.status, 422, `${JSON.stringify(body)}: ${r.text}`);
+    assert.match(r.headers.get('content-type'), /application\/problem\+json/);
+    assert.ok(r.json.errors.some((e) => e.field === field), `${field} in ${r.text}`);
+  }
+});
+
+test('vitals, notes, diagnoses, services and results round-trip', async () => {
+  const pid = await newPatient();
+  const v = await newVisit(pid);
+  const g0 = await doctor.get(`/api/v1/visits/${v.id}`);
+  assert.equal(g0.status, 200);
+  assert.equal(etag(g0), '"1"');
+  const body = {
+    vitals: { pulse: 88, temperature: 38.5, systolic: 130, diastolic: 85, respiration: 20, weight_kg: 61.5, height_cm: 165 },
+    notes: 'Họng đỏ, amidan sưng. Phổi không rale.',
+    diagnoses: [{ icd10: 'J03.9', primary: true }, { icd10: 'r50.9', primary: false }],
+    services: [{ code: 'KB.0001', quantity: 1 }, { code: 'XN.0001', quantity: 1 }],
+  };
+  const p = await doctor.patch(`/api/v1/visits/${v.id}`, body, { 'If-Match': etag(g0) });
+  assert.equal(p.status, 200, p.text);
+  assert.equal(etag(p), '"2"');
+  const g = await doctor.get(`/api/v1/visits/${v.id}`);
+  const j = g.json;
+  for (const k of ['id', 'ma_lk', 'patient_id', 'kind', 'state', 'vitals', 'notes', 'diagnoses', 'services'])
+    assert.ok(k in j, k);
+  assert.deepEqual(j.vitals, body.vitals);
+  assert.equal(j.notes, body.notes);
+  assert.deepEqual(j.diagnoses.map(({ icd10, primary }) => ({ icd10, primary })),
+    [{ icd10: 'J03.9', primary: true }, { icd10: 'R50.9', primary: false }]);
+  assert.match(j.diagnoses[0].name, /amidan/i);
+  assert.deepEqual(j.services.map(({ code, quantity }) => ({ code, quantity })), body.services);
+
+  // results on an ordered service; clearing one vital with null
+  const r = await doctor.patch(`/api/v1/visits/${v.id}`, {
+    vitals: { respiration: null },
+    results: [{ code: 'XN.0001', value: 12.4, unit: 'G/L', reference_range: '4.0-10.0', text: 'Bạch cầu tăng' }],
+  }, { 'If-Match': '"2"' });
+  assert.equal(r.status, 200, r.text);
+  const s = r.json.services.find((x) => x.code === 'XN.0001');
+  assert.equal(s.result.value, '12.4');
+  assert.equal(s.result.unit, 'G/L');
+  assert.equal(s.result.text, 'Bạch cầu tăng');
+  assert.ok(s.result.at);
+  assert.equal(r.json.vitals.respiration, null);
+  assert.equal(r.json.vitals.pulse, 88);
+
+  // replacing the service list keeps the results of the services kept
+  const r2 = await doctor.patch(`/api/v1/visits/${v.id}`, { services: [{ code: 'XN.0001', quantity: 2 }] }, { 'If-Match': '"3"' });
+  assert.equal(r2.status, 200, r2.text);
+  assert.equal(r2.json.services.length, 1);
+  assert.equal(r2.json.services[0].quantity, 2);
+  assert.equal(r2.json.services[0].result.value, '12.4');
+
+  // a result for a service not ordered is refused
+  const r3 = await doctor.patch(`/api/v1/visits/${v.id}`, { results: [{ code: 'HA.0001', text: 'x' }] }, { 'If-Match': '"4"' });
+  assert.equal(r3.status, 422);
+  assert.equal(r3.json.errors[0].field, 'results[0].code');
+  assert.ok(audits(`action = 'update' AND entity = 'visit' AND entity_id = '${v.id}' AND outcome = 'ok'`) >= 3);
+});
+
+test('unknown ICD-10 codes, unknown services and out-of-range vitals get 422 naming the field; nothing changes', async () => {
+  const pid = await newPatient();
+  const v = await newVisit(pid);
+  const before = srv.sql(`SELECT version || '|' || coalesce(pulse::text, '') FROM clinical.visits WHERE id = ${v.id}`);
+  const cases = [
+    [{ diagnoses: [{ icd10: 'J06.9', primary: true }, { icd10: 'X99.9' }] }, 'diagnoses[1].icd10'],
+    [{ diagnoses: [{ icd10: 'not a code' }] }, 'diagnoses[0].icd10'],
+    [{ diagnoses: [{ icd10: 'J06.9', primary: true }, { icd10: 'J00', primary: true }] }, 'diagnoses[1].primary'],
+    [{ diagnoses: [{ icd10: 'J06.9' }, { icd10: 'j06.9' }] }, 'diagnoses[1].icd10'],
+    [{ vitals: { pulse: 400 } }, 'vitals.pulse'],
+    [{ vitals: { pulse: 80.5 } }, 'vitals.pulse'],
+    [{ vitals: { temperature: 50 } }, 'vitals.temperature'],
+    [{ vitals: { systolic: 120, diastolic: 130 } }, 'vitals.diastolic'],
+    [{ vitals: { weight_kg: 'heavy' } }, 'vitals.weight_kg'],
+    [{ vitals: { bmi: 22 } }, 'vitals.bmi'],
+    [{ services: [{ code: 'NO.SUCH', quantity: 1 }] }, 'services[0].code'],
+    [{ services: [{ code: 'KB.0001', quantity: 0 }] }, 'services[0].quantity'],
+    [{ notes: 'x'.repeat(20001) }, 'notes'],
+  ];
+  for (const [body, field] of cases) {
+    const r = await doctor.patch(`/api/v1/visits/${v.id}`, body, { 'If-Match': '"1"' });
+    assert.equal(r.status, 422, `${JSON.stringify(body).slice(0, 80)}: ${r.text}`);
+    assert.ok(r.json.errors.some((e) => e.field === field), `${field} in ${r.text}`);
+  }
+  // limits: 1 primary + 12 secondary (MA_BENH_KT), 200 services
+  const codes = ['J00', 'J02.9', 'J03.9', 'J06.9', 'J20.9', 'J18.9', 'R05', 'R50.9', 'R51', 'I10', 'E11.9', 'K29.7', 'M54.5', 'N39.0'];
+  const many = await doctor.patch(`/api/v1/visits/${v.id}`, { diagnoses: codes.map((c, i) => ({ icd10: c, primary: i === 0 })) }, { 'If-Match': '"1"' });
+  assert.equal(many.status, 422);
+  assert.equal(many.json.errors[0].field, 'diagnoses');
+  const svc = await doctor.patch(`/api/v1/visits/${v.id}`, { services: Array.from({ length: 201 }, () => ({ code: 'KB.0001' })) }, { 'If-Match': '"1"' });
+  assert.equal(svc.status, 422);
+  assert.equal(svc.json.errors[0].field, 'services');
+  const ok13 = await doctor.patch(`/api/v1/visits/${v.id}`, { diagnoses: codes.slice(0, 13).map((c, i) => ({ icd10: c, primary: i === 0 })) }, { 'If-Match': '"1"' });
+  assert.equal(ok13.status, 200, ok13.text);
+  assert.equal(ok13.json.diagnoses.length, 13);
+  assert.notEqual(before, srv.sql(`SELECT version || '|' || coalesce(pulse::text, '') FROM clinical.visits WHERE id = ${v.id}`));
+  assert.ok(audits(`action = 'update' AND entity_id = '${v.id}' AND outcome = 'invalid'`) >= 1);
+});
+
+test('PATCH needs If-Match and a stale one gets 412 with the stored visit unchanged', async () => {
+  const pid = await newPatient();
+  const v = await newVisit(pid);
+  const none = await doctor.patch(`/api/v1/visits/${v.id}`, { notes: 'a' });
+  assert.equal(none.status, 428);
+  assert.equal((await doctor.patch(`/api/v1/visits/${v.id}`, { notes: 'first' }, { 'If-Match': '"1"' })).status, 200);
+  const stale = await doctor.patch(`/api/v1/visits/${v.id}`, { notes: 'second' }, { 'If-Match': '"1"' });
+  assert.equal(stale.status, 412);
+  assert.equal(etag(stale), '"2"');
+  assert.equal(srv.sql(`SELECT notes FROM clinical.visits WHERE id = ${v.id}`), 'first');
+});
+
+test('closing needs exactly one primary diagnosis; a referral out records destination and reason', async () => {
+  const pid = await newPatient();
+  const v = await newVisit(pid);
+  const c0 = await doctor.post(`/api/v1/visits/${v.id}/close`, {});
+  assert.equal(c0.status, 422);
+  assert.equal(c0.json.errors[0].field, 'diagnoses');
+  await doctor.patch(`/api/v1/visits/${v.id}`, { diagnoses: [{ icd10: 'I10', primary: false }] }, { 'If-Match': '"1"' });
+  const c1 = await doctor.post(`/api/v1/visits/${v.id}/close`, {});
+  assert.equal(c1.status, 422);
+  assert.equal(srv.sql(`SELECT state FROM clinical.visits WHERE id = ${v.id}`), 'open');
+  await doctor.patch(`/api/v1/visits/${v.id}`, { diagnoses: [{ icd10: 'I63.9', primary: true }, { icd10: 'I10' }] }, { 'If-Match': '"2"' });
+
+  const bad = await doctor.post(`/api/v1/visits/${v.id}/close`, { discharge: 2 });
+  assert.equal(bad.status, 422);
+  assert.equal(bad.json.errors[0].field, 'referral');
+  const badTo = await doctor.post(`/api/v1/visits/${v.id}/close`, { referral: { to: '19010', reason: 'x' } });
+  assert.equal(badTo.status, 422);
+  assert.equal(badTo.json.errors[0].field, 'referral.to');
+
+  const c = await doctor.post(`/api/v1/visits/${v.id}/close`, { outcome: 3, referral: { to: '19001', reason: 'Nhồi máu não, cần can thiệp mạch' } });
+  assert.equal(c.status, 200, c.text);
+  assert.equal(c.json.state, 'closed');
+  assert.equal(c.json.outcome, 3);
+  assert.equal(c.json.discharge_type, 2);
+  assert.deepEqual(c.json.referral, { to: '19001', reason: 'Nhồi máu não, cần can thiệp mạch' });
+  assert.ok(c.json.discharged_at);
+  const again = await doctor.post(`/api/v1/visits/${v.id}/close`, {});
+  assert.equal(again.status, 409);
+
+  // the database refuses a closed visit without a primary diagnosis, whatever the handler does
+  assert.throws(() => srv.sql(`BEGIN; DELETE FROM clinical.visit_diagnoses WHERE visit_id = ${v.id}; UPDATE clinical.visits SET notes = 'x' WHERE id = ${v.id}; COMMIT;`), /primary/);
+
+  // an ordinary discharge with names instead of codes
+  const v2 = await newVisit(pid);
+  await doctor.patch(`/api/v1/visits/${v2.id}`, { diagnoses: [{ icd10: 'J00', primary: true }] }, { 'If-Match': '"1"' });
+  const c2 = await doctor.post(`/api/v1/visits/${v2.id}/close`, { outcome: 'cured', discharge: 'discharged' });
+  assert.equal(c2.status, 200, c2.text);
+  assert.equal(c2.json.outcome, 1);
+  assert.equal(c2.json.discharge_type, 1);
+  assert.equal(c2.json.referral, null);
+  assert.ok(audits(`action = 'close' AND entity_id = '${v.id}' AND outcome = 'ok'`) === 1);
+});
+
+test('a closed visit is amended only by a new version: version 1 stays readable and unchanged', async () => {
+  const pid = await newPatient();
+  const v = await newVisit(pid);
+  await doctor.patch(`/api/v1/visits/${v.id}`, { notes: 'Khám lần đầu', vitals: { pulse: 80 }, diagnoses: [{ icd10: 'K29.7', primary: true }] }, { 'If-Match': '"1"' });
+  const closed = await doctor.post(`/api/v1/visits/${v.id}/close`, { outcome: 2 });
+  assert.equal(closed.status, 200);
+  assert.equal(closed.json.revision, 1);
+  const original = (await doctor.get(`/api/v1/visits/${v.id}`)).json;
+
+  // an amendment must keep exactly one primary diagnosis
+  const noPrimary = await doctor.patch(`/api/v1/visits/${v.id}`, { diagnoses: [{ icd10: 'K21.9' }] }, { 'If-Match': etag(closed) });
+  assert.equal(noPrimary.status, 422);
+  assert.equal(noPrimary.json.errors[0].field, 'diagnoses');
+
+  const a = await doctor.patch(`/api/v1/visits/${v.id}`, {
+    notes: 'Bổ sung: nội soi thấy viêm trợt hang vị', diagnoses: [{ icd10: 'K29.7', primary: true }, { icd10: 'K21.9' }],
+    amend_reason: 'Bổ sung kết quả nội soi',
+  }, { 'If-Match': etag(closed) });
+  assert.equal(a.status, 200, a.text);
+  assert.equal(a.json.state, 'closed');
+  assert.equal(a.json.revision, 2);
+  assert.equal(a.json.notes, 'Bổ sung: nội soi thấy viêm trợt hang vị');
+  assert.equal(a.json.versions.length, 1);
+  assert.equal(a.json.versions[0].revision, 1);
+
+  const list = await doctor.get(`/api/v1/visits/${v.id}/versions`);
+  assert.equal(list.status, 200);
+  assert.equal(list.json.current_revision, 2);
+  assert.equal(list.json.total, 1);
+  assert.equal(list.json.items[0].reason, 'Bổ sung kết quả nội soi');
+  const v1 = list.json.items[0].visit;
+  // the first version is exactly what GET showed before the amendment
+  delete original.versions;
+  assert.deepEqual(v1, original);
+  assert.equal(v1.notes, 'Khám lần đầu');
+  assert.equal(v1.diagnoses.length, 1);
+  const one = await doctor.get(`/api/v1/visits/${v.id}/versions/1`);
+  assert.deepEqual(one.json, original);
+  const two = await doctor.get(`/api/v1/visits/${v.id}/versions/2`);
+  assert.equal(two.json.revision, 2);
+  assert.equal((await doctor.get(`/api/v1/visits/${v.id}/versions/3`)).status, 404);
+
+  // a second amendment makes revision 3 and keeps 1 and 2
+  const b = await doctor.patch(`/api/v1/visits/${v.id}`, { vitals: { pulse: 76 } }, { 'If-Match': etag(a) });
+  assert.equal(b.status, 200);
+  assert.equal(b.json.revision, 3);
+  const list2 = (await doctor.get(`/api/v1/visits/${v.id}/versions`)).json;
+  assert.deepEqual(list2.items.map((i) => i.revision), [1, 2]);
+  assert.deepEqual(list2.items[0].visit, original);
+  assert.equal(list2.items[1].visit.notes, 'Bổ sung: nội soi thấy viêm trợt hang vị');
+  // stored versions cannot be rewritten, even by the owner
+  assert.throws(() => srv.sql(`UPDATE clinical.visit_versions SET reason = 'x' WHERE visit_id = ${v.id}`), /append-only/);
+  assert.ok(audits(`action = 'amend' AND entity_id = '${v.id}' AND outcome = 'ok'`) === 2);
+});
+
+test('the coverage is snapshotted at reception and does not follow later card changes', async () => {
+  const card = { number: 'HT3191234500001', valid_from: '2026-01-01', valid_to: '2026-12-31', primary_facility: '19010' };
+  const pid = await newPatient(doctor, card);
+  const v = await newVisit(pid);
+  const cov = v.coverage;
+  assert.equal(cov.card_number, 'HT3191234500001');
+  assert.equal(cov.benefit_level, 3);
+  assert.equal(cov.primary_facility, '19010');
+  assert.equal(cov.route, 'correct_route');
+  assert.equal(cov.benefit_percent, 95);
+  assert.equal(cov.coverage_percent, 95);
+  assert.equal(cov.card_valid, true);
+
+  // the card changes: level 4, another registered facility
+  const g = await doctor.get(`/api/v1/patients/${pid}`);
+  const p = await doctor.patch(`/api/v1/patients/${pid}`, {
+    insurance_card: { number: 'DN4191234500001', valid_from: '2026-06-01', valid_to: '2027-05-31', primary_facility: '19101' },
+  }, { 'If-Match': etag(g) });
+  assert.equal(p.status, 200, p.text);
+  const after = (await doctor.get(`/api/v1/visits/${v.id}`)).json.coverage;
+  assert.deepEqual(after, cov);
+  // a visit received now takes the new card: level 4 (80 %) and free routing at a district hospital
+  const v2 = await newVisit(pid);
+  assert.equal(v2.coverage.card_number, 'DN4191234500001');
+  assert.equal(v2.coverage.benefit_level, 4);
+  assert.equal(v2.coverage.route, 'free_route');
+  assert.equal(v2.coverage.coverage_percent, 80);
+});
+
+test('route rules: emergency, referral, provincial outpatient, expired card, no card', async () => {
+  const card = { number: 'DN4191234500002', valid_from: '2026-01-01', valid_to: '2026-12-31', primary_facility: '19101' };
+  const pid = await newPatient(doctor, card);
+  const e = await newVisit(pid, 'emergency');
+  assert.equal(e.coverage.route, 'emergency');
+  assert.equal(e.coverage.coverage_percent, 80);
+  const r = await newVisit(pid, 'outpatient', doctor, { referral_from: '19101', referral_paper: 'CT-2026-0001' });
+  assert.equal(r.coverage.route, 'referral');
+  assert.equal(r.referral_from, '19101');
+
+  const ppid = await newPatient(provincial, card);
+  const po = await newVisit(ppid, 'outpatient', provincial);
+  assert.equal(po.coverage.route, 'wrong_route');
+  assert.equal(po.coverage.route_percent, 50); // from 01/07/2026 (Decree 188)
+  assert.equal(po.coverage.coverage_percent, 40);
+  const pi = await newVisit(ppid, 'inpatient', provincial);
+  assert.equal(pi.coverage.route_percent, 100);
+  assert.ok(pi.admitted_at);
+
+  const expired = await newPatient(doctor, { number: 'GD4191234500003', valid_from: '2024-01-01', valid_to: '2024-12-31', primary_facility: '19010' });
+  const x = await newVisit(expired);
+  assert.equal(x.coverage.card_valid, false);
+  assert.equal(x.coverage.route, 'uninsured');
+  assert.equal(x.coverage.coverage_percent, 0);
+  const nocard = await newVisit(await newPatient());
+  assert.equal(nocard.coverage.card_number, null);
+  assert.equal(nocard.coverage.route, 'uninsured');
+});
+
+test('a nurse records vitals but not the clinical content; visits are closed by doctors', async () => {
+  const pid = await newPatient();
+  const v = await newVisit(pid, 'outpatient', nurse);
+  assert.equal(v.doctor_id, null);
+  const ok = await nurse.patch(`/api/v1/visits/${v.id}`, { vitals: { pulse: 72, temperature: 36.8 } }, { 'If-Match': '"1"' });
+  assert.equal(ok.status, 200, ok.text);
+  const no = await nurse.patch(`/api/v1/visits/${v.id}`, { diagnoses: [{ icd10: 'J00', primary: true }] }, { 'If-Match': '"2"' });
+  assert.equal(no.status, 403);
+  assert.equal(no.json.errors[0].field, 'diagnoses');
+  assert.equal((await nurse.post(`/api/v1/visits/${v.id}/close`, {})).status, 403);
+  const pharm = await srv.login('ds.lan');
+  assert.equal((await pharm.get(`/api/v1/visits/${v.id}`)).status, 403);
+});
+
+test('another facility\'s doctor can neither read nor change a visit (404), and every access is audited', async () => {
+  const pid = await newPatient();
+  const v = await newVisit(pid);
+  assert.equal((await doctor.get(`/api/v1/visits/${v.id}`)).status, 200);
+  assert.ok(audits(`action = 'read' AND entity = 'visit' AND entity_id = '${v.id}' AND patient_id = ${pid} AND outcome = 'ok'`) >= 1);
+
+  assert.equal((await other.get(`/api/v1/visits/${v.id}`)).status, 404);
+  assert.equal((await other.patch(`/api/v1/visits/${v.id}`, { notes: 'x' }, { 'If-Match': '"1"' })).status, 404);
+  assert.equal((await other.post(`/api/v1/visits/${v.id}/close`, {})).status, 404);
+  assert.equal((await other.get(`/api/v1/visits/${v.id}/versions`)).status, 404);
+  assert.equal((await other.get(`/api/v1/patients/${pid}/visits`)).status, 404);
+  const cross = await other.post('/api/v1/visits', { patient_id: pid, kind: 'outpatient' });
+  assert.equal(cross.status, 422);
+  assert.equal(cross.json.errors[0].field, 'patient_id');
+  assert.equal(srv.sql(`SELECT notes IS NULL AND version = 1 FROM clinical.visits WHERE id = ${v.id}`), 't');
+  const otherId = srv.sql(`SELECT id FROM core.users WHERE username = 'bs.binh'`);
+  assert.ok(audits(`user_id = ${otherId} AND entity = 'visit' AND entity_id = '${v.id}' AND outcome = 'not_found'`) >= 3);
+
+  // row-level security alone hides the rows from the application role
+  const fac = srv.sql(`SELECT id FROM core.facilities WHERE code = '19020'`);
+  const seen = srv.sql(`BEGIN; SET LOCAL ROLE his_app; SELECT set_config('his.facility_id', '${fac}', true); `
+    + `SELECT count(*) FROM clinical.visits WHERE id = ${v.id}; COMMIT;`).split('\n');
+  assert.equal(seen[1], '0');
+});
+
+test('visit history: newest first, paged, quick for a patient with 700 visits', async () => {
+  const pid = await newPatient();
+  const v = await newVisit(pid);
+  await doctor.patch(`/api/v1/visits/${v.id}`, { diagnoses: [{ icd10: 'I10', primary: true }] }, { 'If-Match': '"1"' });
+  // 699 older visits straight into the table
+  srv.sql(`INSERT INTO clinical.visits (facility_id, patient_id, ma_lk, kind, state, received_at, discharged_at)
+           SELECT v.facility_id, v.patient_id, 'T' || v.id || 'N' || g, 'outpatient', 'closed',
+                  v.received_at - g * interval '1 day', v.received_at - g * interval '1 day' + interval '1 hour'
+           FROM clinical.visits v, generate_series(1, 699) g WHERE v.id = ${v.id};
+           INSERT INTO clinical.visit_diagnoses (visit_id, facility_id, seq, icd10, is_primary)
+           SELECT id, facility_id, 0, 'I10', true FROM clinical.visits WHERE patient_id = ${pid} AND id <> ${v.id};
+           ANALYZE clinical.visits;`);
+  const t0 = performance.now();
+  const first = await doctor.get(`/api/v1/patients/${pid}/visits`);
+  const ms = performance.now() - t0;
+  assert.equal(first.status, 200);
+  assert.equal(first.json.total, 700);
+  assert.equal(first.json.items.length, 50);
+  assert.equal(first.json.items[0].id, v.id);
+  assert.equal(first.json.items[0].primary_diagnosis.icd10, 'I10');
+  const times = first.json.items.map((i) => Date.parse(i.received_at));
+  assert.deepEqual(times, [...times].sort((a, b) => b - a));
+  const last = await doctor.get(`/api/v1/patients/${pid}/visits?limit=200&offset=600`);
+  assert.equal(last.json.items.length, 100);
+  assert.ok(Date.parse(last.json.items.at(-1).received_at) < times.at(-1));
+  assert.ok(ms < 1000, `history took ${ms} ms`);
+  // the plan is an index range scan, not a sort of all 700 rows
+  const plan = srv.sql(`SET enable_seqscan = off; EXPLAIN SELECT id FROM clinical.visits WHERE patient_id = ${pid} ORDER BY received_at DESC, id DESC LIMIT 50`);
+  assert.match(plan, /visits_patient_received/);
+  assert.doesNotMatch(plan, /Sort/);
+  const bad = await doctor.get(`/api/v1/patients/${pid}/visits?limit=1000`);
+  assert.equal(bad.status, 422);
+  assert.equal(bad.json.errors[0].field, 'limit');
+  assert.ok(audits(`action = 'read' AND entity = 'patient_visits' AND patient_id = ${pid}`) >= 2);
+});
+
+test('the doctor\'s day lists today\'s visits of the facility', async () => {
+  const pid = await newPatient();
+  const v = await newVisit(pid);
+  const r = await doctor.get('/api/v1/visits?state=open');
+  assert.equal(r.status, 200);
+  const mine = r.json.items.find((i) => i.id === v.id);
+  assert.ok(mine);
+  assert.ok(mine.patient_name.startsWith('Hoàng Văn Khám'));
+  assert.ok(!(await other.get('/api/v1/visits')).json.items.some((i) => i.id === v.id));
+  assert.equal((await doctor.get('/api/v1/visits?date=2026-02-30')).status, 422);
+});
+
+test('the demo seed has a year of visits with diagnoses, services, closed and referred ones', async () => {
+  const n = (q) => Number(srv.sql(q));
+  assert.ok(n(`SELECT count(*) FROM clinical.visits WHERE ma_lk !~ '^T'`) > 500);
+  assert.ok(n(`SELECT count(DISTINCT date_trunc('month', received_at)) FROM clinical.visits`) >= 12);
+  assert.ok(n(`SELECT count(*) FROM clinical.visits WHERE state = 'closed' AND referral_to IS NOT NULL`) > 0);
+  assert.ok(n(`SELECT count(*) FROM clinical.visits WHERE state = 'open'`) > 0);
+  assert.ok(n(`SELECT count(*) FROM clinical.visit_diagnoses WHERE icd10 IN ('A90', 'A91')`) > 0);
+  assert.ok(n(`SELECT count(*) FROM clinical.visit_services WHERE result_at IS NOT NULL`) > 0);
+  assert.equal(n(`SELECT count(*) FROM clinical.visits v WHERE state = 'closed' AND
+    (SELECT count(*) FROM clinical.visit_diagnoses d WHERE d.visit_id = v.id AND d.is_primary) <> 1`), 0);
+  assert.ok(n(`SELECT count(DISTINCT facility_id) FROM clinical.visits`) >= 3);
+});
