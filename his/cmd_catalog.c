@@ -453,6 +453,12 @@ out:
 
 /* ---- the command ------------------------------------------------------- */
 
+static void quiet_notices(void *arg, const char *message)
+{
+    (void)arg;
+    (void)message;
+}
+
 static const enum config_key catalog_keys[] = {CFG_DATA_DIR, CFG_DATABASE_URL, CFG_SCHEMA_DIR, CFG_LOG_LEVEL,
                                                CFG_CONFIG_FILE, CFG__COUNT};
 
@@ -492,6 +498,7 @@ int cmd_catalog(int argc, char **argv)
         his_db_close(&db);
         return 1;
     }
+    PQsetNoticeProcessor(c, quiet_notices, NULL);
     const char *base = strrchr(pos[2], '/') ? strrchr(pos[2], '/') + 1 : pos[2];
     char source[100];
     snprintf(source, sizeof source, "%s", base);

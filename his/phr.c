@@ -153,6 +153,7 @@ bool phr_date_ok(const char *s);
 void phr_check_object(http_req_t *req, json_t *obj, const struct phr_field *fields, const char *path,
                       struct phr_icd_refs *icd, verr_t *v);
 bool phr_check_section(http_req_t *req, const char *name, json_t *obj, struct phr_icd_refs *icd, verr_t *v);
+int phr_validate(http_req_t *req, const char *section, json_t *obj, verr_t *v);
 
 /* A date, or a year-month, or a year: history is often known only so far.
  * "YYYY-MM-DD" (a real calendar day), "YYYY-MM" or "YYYY", years 1880-2200. */
@@ -280,6 +281,14 @@ bool phr_check_section(http_req_t *req, const char *name, json_t *obj, struct ph
             return true;
         }
     return false;
+}
+
+/* The structure check alone (for tests and tools): the number of ICD-10
+ * codes found, -1 for an unknown section name. */
+int phr_validate(http_req_t *req, const char *section, json_t *obj, verr_t *v)
+{
+    struct phr_icd_refs *icd = arena_calloc(req->arena, 1, sizeof *icd);
+    return phr_check_section(req, section, obj, icd, v) ? icd->n : -1;
 }
 
 /* ---- reading -------------------------------------------------------------- */
