@@ -239,7 +239,8 @@ static void add_days(const char *d, int n, char out[9])
     t.tm_mday = atoi((char[]){d[6], d[7], 0}) + n;
     t.tm_hour = 12;
     timegm(&t);
-    snprintf(out, 9, "%04d%02d%02d", t.tm_year + 1900, t.tm_mon + 1, t.tm_mday);
+    snprintf(out, 9, "%04u%02u%02u", (unsigned)(t.tm_year + 1900) % 10000u, (unsigned)(t.tm_mon + 1) % 100u,
+             (unsigned)t.tm_mday % 100u); /* bounded so gcc -O2 sees 8 digits */
 }
 
 static void check_xml1(struct bctx *b, xmlNodePtr x1)

@@ -227,7 +227,7 @@ enum idcard_err idcard_phone_normalize(const char *in, char *out, size_t outlen)
     const char *nat = digits;
     char buf[32];
     /* +84 912 345 678 or 84912345678 -> 0912345678 */
-    if ((plus || n == 11 || n == 12) && strncmp(digits, "84", 2) == 0 && digits[2] != '0') {
+    if ((plus || n == 11 || n == 12) && digits[0] == '8' && digits[1] == '4' && digits[2] != '0') {
         buf[0] = '0';
         memcpy(buf + 1, digits + 2, n - 1); /* includes the NUL */
         nat = buf;
