@@ -1,7 +1,7 @@
 /* his: the hospital information system's one binary. */
 #include "his/his.h"
-#include "claims/claims.h"
 #include "hl7/hl7_cli.h"
+#include "pharmacy/pharmacy.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -24,7 +24,8 @@ static const struct command commands[] = {
     {"audit", cmd_audit, "audit verify: check the audit log's hash chains"},
     {"catalog", cmd_catalog, "catalog load icd10 FILE: load a reference catalogue"},
     {"hl7", cmd_hl7, "hl7 parse | validate | to-xml | from-xml | send: HL7 v2 tools"},
-    {"claims", cmd_claims, "claims export: the signed GIAMDINHHS file of a month (QĐ 130/4750)"},
+    {"rx", cmd_rx, "rx verify CODE | load-drugs FILE: e-prescription signatures, drug catalogue"},
+    {"portal-sim", cmd_portal_sim, "stand-in national prescription and pharmacy portals (tests, demo)"},
     {"version", cmd_version, "print the version"},
     {NULL, NULL, NULL},
 };

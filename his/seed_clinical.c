@@ -22,6 +22,7 @@
 
 int seed_clinical_demo(PGconn *c, bool quiet, char *err, size_t errlen);
 int seed_visits_demo(PGconn *c, bool quiet, char *err, size_t errlen);
+int seed_pharmacy_demo(PGconn *c, bool quiet, char *err, size_t errlen); /* pharmacy/seed_pharmacy.c */
 int seed_province(PGconn *c, long people, long households, unsigned seed, bool quiet, char *err, size_t errlen);
 
 /* Birth years are relative to a fixed year so a seed gives the same data
@@ -586,7 +587,7 @@ int seed_clinical_demo(PGconn *c, bool quiet, char *err, size_t errlen)
         return -1;
     if (!quiet)
         printf("demo clinical data: %ld patients, %ld households\n", total + 3, hh);
-    return seed_visits_demo(c, quiet, err, errlen);
+    return seed_visits_demo(c, quiet, err, errlen) < 0 ? -1 : seed_pharmacy_demo(c, quiet, err, errlen);
 }
 
 /* ---- his seed province: the benchmark generator ------------------------- */

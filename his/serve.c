@@ -6,6 +6,7 @@
 #include "core/http.h"
 #include "core/log.h"
 #include "core/migrate.h"
+#include "core/outbox.h"
 
 #include <pthread.h>
 #include <signal.h>
@@ -124,6 +125,9 @@ int cmd_serve(int argc, char **argv)
         his_db_close(&db);
         return 1;
     }
+    /* Delivery of the outbox (portals, HL7 peers): after the routes, which
+     * register the delivery targets. */
+    outbox_workers_start(&app, 4);
     char host[256];
     snprintf(host, sizeof host, "%s", o.listen);
     char *colon = strrchr(host, ':');
@@ -138,6 +142,7 @@ int cmd_serve(int argc, char **argv)
     sigwait(&set, &sig);
     log_info("signal %d: stopping", sig);
     app.stopping = true;
+    outbox_workers_stop();
     http_server_stop(srv);
     db_pool_free(app.db);
     db_pool_free(app.sysdb);

@@ -20,6 +20,11 @@ tests_unit_test_claims_xml_SOURCES = tests/unit/test_claims_xml.c
 tests_unit_test_claims_xml_CPPFLAGS = $(AM_CPPFLAGS) $(CHECK_CFLAGS) $(JANSSON_CFLAGS) $(XML2_CFLAGS) $(OPENSSL_CFLAGS) \
 	-DCLAIMS_FIXTURES='"$(abs_top_srcdir)/tests/fixtures/claims"' -DCLAIMS_XSD='"$(abs_top_srcdir)/schema/xsd"'
 tests_unit_test_claims_xml_LDADD = $(CLAIMS_LIBS) $(CHECK_LIBS)
+check_PROGRAMS += tests/unit/test_pharmacy
+TESTS += tests/unit/test_pharmacy
+tests_unit_test_pharmacy_SOURCES = tests/unit/test_pharmacy.c $(PHARMACY_RULES_SOURCES)
+tests_unit_test_pharmacy_CPPFLAGS = $(AM_CPPFLAGS) $(CHECK_CFLAGS) $(PQ_CFLAGS) $(JANSSON_CFLAGS) $(OPENSSL_CFLAGS)
+tests_unit_test_pharmacy_LDADD = core/libhiscore.a $(CHECK_LIBS) $(MHD_LIBS) $(PQ_LIBS) $(JANSSON_LIBS) $(OPENSSL_LIBS) -lpthread
 check_PROGRAMS += tests/unit/test_visits
 TESTS += tests/unit/test_visits
 tests_unit_test_visits_SOURCES = tests/unit/test_visits.c his/visits.c his/catalog.c his/cmd_catalog.c his/phr.c his/common.c
