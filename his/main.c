@@ -1,6 +1,7 @@
 /* his: the hospital information system's one binary. */
 #include "his/his.h"
 #include "hl7/hl7_cli.h"
+#include "his/hl7_engine.h"
 #include "pharmacy/pharmacy.h"
 
 #include <stdio.h>
@@ -54,6 +55,8 @@ static int cmd_hl7(int argc, char **argv)
         {"to-xml", hl7_cli_to_xml, "ER7 to HL7 v2 XML"},
         {"from-xml", hl7_cli_from_xml, "HL7 v2 XML to ER7"},
         {"send", hl7_cli_send, "send over MLLP and print each ACK"},
+        {"listen", cmd_hl7_listen, "run only the MLLP listener (store, ACK, process)"},
+        {"peer", cmd_hl7_peer, "peer add | list | remove: where peer facilities listen"},
         {NULL, NULL, NULL},
     };
     if (argc < 2 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0) {

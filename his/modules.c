@@ -8,4 +8,5 @@ void his_modules_register_routes(void)
     visits_register_routes();
     phr_register_routes();
     pharmacy_register_routes();
+    referrals_register_routes();
 }

@@ -11,5 +11,6 @@ void visits_register_routes(void);
 void phr_register_routes(void);
 void catalog_register_routes(void);
 void pharmacy_register_routes(void);
+void referrals_register_routes(void);
 
 #endif

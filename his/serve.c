@@ -7,6 +7,7 @@
 #include "core/log.h"
 #include "core/migrate.h"
 #include "core/outbox.h"
+#include "his/hl7_engine.h"
 
 #include <pthread.h>
 #include <signal.h>
@@ -59,7 +60,9 @@ int cmd_serve(int argc, char **argv)
                             "Usage: his serve [--listen HOST:PORT] [--hl7-listen HOST:PORT] [--data-dir DIR] "
                             "[--database-url URL] [--migrate] [--no-seed]\n"
                             "  --migrate   apply pending migrations on a configured database (the embedded one always is)\n"
-                            "  --no-seed   do not fill demo data on the first start of the embedded database",
+                            "  --no-seed   do not fill demo data on the first start of the embedded database\n"
+                            "  HL7 over TLS, limits: HIS_HL7_TLS_CERT, HIS_HL7_TLS_KEY, HIS_HL7_TLS_CA, HIS_HL7_MAX_CONNECTIONS,\n"
+                            "  HIS_HL7_MAX_MESSAGE, HIS_HL7_ACK_TIMEOUT_MS (see his hl7 listen --help)",
                             &cfg, pos, &np, bools, bv);
     if (rc == 3)
         return 0;
@@ -125,6 +128,20 @@ int cmd_serve(int argc, char **argv)
         his_db_close(&db);
         return 1;
     }
+    /* The MLLP listener (and its inbound processor) when configured. */
+    hl7srv_t *hl7 = NULL;
+    if (config_get(&cfg, CFG_HL7_LISTEN)) {
+        hl7 = hl7srv_start(&app, config_get(&cfg, CFG_HL7_LISTEN), err, sizeof err);
+        if (!hl7) {
+            fprintf(stderr, "his: %s\n", err);
+            http_server_stop(srv);
+            db_pool_free(app.db);
+            db_pool_free(app.sysdb);
+            his_db_close(&db);
+            return 1;
+        }
+        printf("his: hl7 listening on port %d\n", hl7srv_port(hl7));
+    }
     /* Delivery of the outbox (portals, HL7 peers): after the routes, which
      * register the delivery targets. */
     outbox_workers_start(&app, 4);
@@ -143,6 +160,7 @@ int cmd_serve(int argc, char **argv)
     log_info("signal %d: stopping", sig);
     app.stopping = true;
     outbox_workers_stop();
+    hl7srv_stop(hl7);
     http_server_stop(srv);
     db_pool_free(app.db);
     db_pool_free(app.sysdb);

@@ -61,8 +61,9 @@ export class Client {
   put(p, b, h) { return this.req('PUT', p, b, h); }
 }
 
-export async function startServer({ template = 'his_template', env = {}, args = [] } = {}) {
-  const db = createDatabase(template);
+// db: an existing database to serve again (a restart), instead of a fresh copy.
+export async function startServer({ template = 'his_template', env = {}, args = [], db: reuse = null } = {}) {
+  const db = reuse || createDatabase(template);
   const dbUrl = conninfo(db);
   const proc = spawn(BIN, ['serve', '--database-url', dbUrl, '--listen', '127.0.0.1:0', '--threads', '4',
     '--db-pool', '8', ...args], {
