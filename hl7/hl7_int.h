@@ -32,10 +32,12 @@ typedef struct arena_chunk {
 
 struct hl7_msg {
     arena_chunk *arena;
+    arena_chunk *arena0; /* first chunk, allocated with the message */
     char sep[8];        /* field, comp, rep, esc, sub[, trunc], NUL */
     char fs, cs, rs, es, ss, ts; /* the same, by name; ts 0 if none */
-    hl7_node **seg;     /* segments in order */
+    hl7_node **seg;     /* segments in order (seg_local while it fits) */
     uint32_t nseg, segcap;
+    hl7_node *seg_local[32];
     hl7_node msh1;      /* MSH-1: points at sep[0] */
     int charset;
     hl7_limits lim;
@@ -43,7 +45,19 @@ struct hl7_msg {
 };
 
 /* util.c */
-void *hl7__alloc(hl7_msg *m, size_t n);
+void *hl7__alloc_slow(hl7_msg *m, size_t n);
+/* Bump allocation, 8-byte aligned, from the message's arena. */
+static inline void *hl7__alloc(hl7_msg *m, size_t n)
+{
+    arena_chunk *c = m->arena;
+    n = n ? (n + 7) & ~(size_t)7 : 8;
+    if (c && c->size - c->used >= n) {
+        void *p = c->data + c->used;
+        c->used += n;
+        return p;
+    }
+    return hl7__alloc_slow(m, n);
+}
 char *hl7__strdup(hl7_msg *m, const char *p, size_t n);
 void hl7__arena_free(hl7_msg *m);
 int hl7__fail(hl7_error *e, int code, const char *fmt, ...)
@@ -67,6 +81,7 @@ int hl7__write_node(const hl7_msg *m, const hl7_node *nd, int level,
                     hl7_buf *out);
 void hl7__update_charset(hl7_msg *m);
 hl7_msg *hl7__msg_new(const hl7_limits *lim);
+int hl7__push_segment(hl7_msg *m, hl7_node *seg);
 int hl7__set_seps(hl7_msg *m, const char *fs_and_enc, size_t len,
                   hl7_error *err);
 const hl7_node *hl7__child(const hl7_node *n, size_t i);

@@ -7,22 +7,68 @@
 
 #include <stdlib.h>
 #include <string.h>
+#ifdef __SSE2__
+#include <emmintrin.h>
+#endif
 
+/* Separator tokens. The parser reads each segment once: one scan finds the
+ * segment end, refuses control bytes and records every separator as a
+ * token, (offset in the segment << 2) | class, class 0 field, 1 repetition,
+ * 2 component, 3 subcomponent (the tree level it splits, minus one). The
+ * tree is then built from the tokens alone: a node of level L owns the
+ * tokens between its delimiters, all of class L-1 or more; it splits at
+ * those of class L-1 and is a leaf when it owns none. Offsets fit in 30
+ * bits because messages are kept under 1 GiB (hl7__msg_new). */
+typedef struct toks {
+    uint32_t *t;
+    size_t n, cap;
+    uint32_t local[1024];
+} toks;
+
+static void toks_init(toks *tk);
+static void toks_free(toks *tk);
+static int toks_reserve(toks *tk, size_t more);
+/* What every level of one build shares. */
+typedef struct bctx {
+    hl7_msg *m;
+    const uint32_t *t; /* tokens */
+    const char *base;  /* their offsets are from here */
+    hl7_error *err;
+    const char *segname;
+    int seg_pos;
+} bctx;
+static int build(const bctx *x, hl7_node *nd, int level, size_t a, size_t b,
+                 uint32_t count, int field, int rep, int comp);
+static int build_top(hl7_msg *m, hl7_node *nd, int level, const uint32_t *t,
+                     size_t n, const char *base, hl7_error *err,
+                     const char *segname, int seg_pos, int field, int rep,
+                     int comp);
 static int parse_into(hl7_msg *m, const char *buf, size_t len,
                       hl7_error *err);
 static int parse_segment(hl7_msg *m, const char *p, size_t len,
-                         size_t offset, hl7_error *err);
-static int push_segment(hl7_msg *m, hl7_node *seg);
+                         size_t offset, const toks *tk, hl7_error *err);
 static uint32_t level_limit(const hl7_msg *m, int level);
 static int is_sep_char(int c);
 
 /* ---------------------------------------------------------------- setup */
 
+/* The message, its first arena chunk and room for 32 segments come in one
+ * allocation: a typical message needs no other. */
+#define FIRST_CHUNK 8192
+
 hl7_msg *hl7__msg_new(const hl7_limits *lim)
 {
-    hl7_msg *m = calloc(1, sizeof(*m));
+    hl7_msg *m = malloc(sizeof(*m) + sizeof(arena_chunk) + FIRST_CHUNK);
     if (!m)
         return NULL;
+    memset(m, 0, sizeof(*m));
+    m->arena0 = (arena_chunk *)(void *)(m + 1);
+    m->arena0->next = NULL;
+    m->arena0->used = 0;
+    m->arena0->size = FIRST_CHUNK;
+    m->arena = m->arena0;
+    m->seg = m->seg_local;
+    m->segcap = sizeof(m->seg_local) / sizeof(m->seg_local[0]);
     if (lim)
         m->lim = *lim;
     else
@@ -38,7 +84,8 @@ void hl7_msg_free(hl7_msg *m)
     if (!m)
         return;
     hl7__arena_free(m);
-    free(m->seg);
+    if (m->seg != m->seg_local)
+        free(m->seg);
     free(m->owned);
     free(m);
 }
@@ -188,25 +235,85 @@ static int parse_into(hl7_msg *m, const char *buf, size_t len,
     if (rc < 0)
         return rc;
 
+    /* byte classes: 0 plain, 1..4 separator class + 1, 5 segment end,
+     * 6 control byte (refused) */
+    enum { C_EOL = 5, C_CTL = 6 };
+    unsigned char cls[256];
+    memset(cls, 0, sizeof(cls));
+    memset(cls, C_CTL, 0x20);
+    cls['\t'] = 0;
+    cls['\r'] = cls['\n'] = C_EOL;
+    cls[(unsigned char)m->fs] = 1;
+    cls[(unsigned char)m->rs] = 2;
+    cls[(unsigned char)m->cs] = 3;
+    cls[(unsigned char)m->ss] = 4;
+    toks tk;
+    toks_init(&tk);
     while (i < len) {
         size_t start = i;
-        while (i < len && buf[i] != '\r' && buf[i] != '\n') {
-            unsigned char c = (unsigned char)buf[i];
-            if (c < 0x20 && c != '\t') {
+        tk.n = 0;
+#ifdef __SSE2__
+        const __m128i vfs = _mm_set1_epi8(m->fs), vrs = _mm_set1_epi8(m->rs),
+                      vcs = _mm_set1_epi8(m->cs), vss = _mm_set1_epi8(m->ss),
+                      v1f = _mm_set1_epi8(0x1F);
+        while (len - i >= 16) {
+            if (tk.cap - tk.n < 16 && toks_reserve(&tk, 16) < 0) {
+                toks_free(&tk);
+                return hl7__fail(err, HL7_ENOMEM, "out of memory");
+            }
+            __m128i x = _mm_loadu_si128((const __m128i *)(buf + i));
+            unsigned sep = (unsigned)_mm_movemask_epi8(_mm_or_si128(
+                _mm_or_si128(_mm_cmpeq_epi8(x, vfs), _mm_cmpeq_epi8(x, vrs)),
+                _mm_or_si128(_mm_cmpeq_epi8(x, vcs), _mm_cmpeq_epi8(x, vss))));
+            /* bytes <= 0x1F: segment ends, tabs, refused control bytes */
+            unsigned ctl = (unsigned)_mm_movemask_epi8(
+                _mm_cmpeq_epi8(_mm_max_epu8(x, v1f), v1f));
+            while (ctl && buf[i + (unsigned)__builtin_ctz(ctl)] == '\t')
+                ctl &= ctl - 1;
+            if (ctl)
+                sep &= (1u << __builtin_ctz(ctl)) - 1;
+            while (sep) {
+                unsigned b = (unsigned)__builtin_ctz(sep);
+                tk.t[tk.n++] = (uint32_t)((i + b - start) << 2) |
+                               (uint32_t)(cls[(unsigned char)buf[i + b]] - 1);
+                sep &= sep - 1;
+            }
+            if (ctl) {
+                i += (unsigned)__builtin_ctz(ctl);
+                break;
+            }
+            i += 16;
+        }
+#endif
+        for (; i < len; i++) {
+            unsigned k = cls[(unsigned char)buf[i]];
+            if (k == 0)
+                continue;
+            if (k == C_EOL)
+                break;
+            if (k == C_CTL) {
+                toks_free(&tk);
                 rc = hl7__fail(err, HL7_EBINARY,
                                "control byte 0x%02X at offset %zu (binary "
-                               "data must be escaped as \\Xhh\\)", c, i);
+                               "data must be escaped as \\Xhh\\)",
+                               (unsigned char)buf[i], i);
                 hl7__err_at(err, NULL, (int)m->nseg + 1, 0, 0, 0, 0, 0);
                 if (err)
                     err->offset = i;
                 return rc;
             }
-            i++;
+            if (tk.n == tk.cap && toks_reserve(&tk, 1) < 0) {
+                toks_free(&tk);
+                return hl7__fail(err, HL7_ENOMEM, "out of memory");
+            }
+            tk.t[tk.n++] = (uint32_t)((i - start) << 2) | (uint32_t)(k - 1);
         }
         if (i > start) {
-            rc = parse_segment(m, buf + start, i - start, start, err);
-            if (rc < 0)
+            rc = parse_segment(m, buf + start, i - start, start, &tk, err);
+            if (rc < 0) {
+                toks_free(&tk);
                 return rc;
+            }
         }
         /* CR, LF or CRLF end a segment; blank lines are skipped. */
         if (i < len && buf[i] == '\r')
@@ -214,12 +321,13 @@ static int parse_into(hl7_msg *m, const char *buf, size_t len,
         if (i < len && buf[i] == '\n')
             i++;
     }
+    toks_free(&tk);
     hl7__update_charset(m);
     return 0;
 }
 
 static int parse_segment(hl7_msg *m, const char *p, size_t len,
-                         size_t offset, hl7_error *err)
+                         size_t offset, const toks *tk, hl7_error *err)
 {
     int pos = (int)m->nseg + 1;
     if (len < 3 || !hl7__is_segname(p, 3) || (len > 3 && p[3] != m->fs)) {
@@ -265,22 +373,27 @@ static int parse_segment(hl7_msg *m, const char *p, size_t len,
     char name[4];
     memcpy(name, p, 3);
     name[3] = '\0';
-    int rc = hl7__split(m, seg, LV_SEG, err, name, pos, 0, 0, 0);
+    int rc = build_top(m, seg, LV_SEG, tk->t, tk->n, p, err, name, pos, 0,
+                       0, 0);
     if (rc < 0) {
         if (err)
             err->offset = offset;
         return rc;
     }
-    return push_segment(m, seg);
+    return hl7__push_segment(m, seg);
 }
 
-static int push_segment(hl7_msg *m, hl7_node *seg)
+int hl7__push_segment(hl7_msg *m, hl7_node *seg)
 {
     if (m->nseg == m->segcap) {
         uint32_t cap = m->segcap ? m->segcap * 2 : 16;
-        hl7_node **s = realloc(m->seg, cap * sizeof(*s));
+        hl7_node **s = m->seg == m->seg_local
+                           ? malloc(cap * sizeof(*s))
+                           : realloc(m->seg, cap * sizeof(*s));
         if (!s)
             return HL7_ENOMEM;
+        if (m->seg == m->seg_local)
+            memcpy(s, m->seg_local, m->nseg * sizeof(*s));
         m->seg = s;
         m->segcap = cap;
     }
@@ -302,62 +415,84 @@ static const char *const level_what[] = {
     "", "fields", "repetitions", "components", "subcomponents"
 };
 
-/* Split nd at its level's separator, recursively. A node with no separator
- * of its level or below stays a leaf, which keeps the tree small: most
- * fields are plain values. segname/seg_pos/field/rep/comp only serve the
- * error report. */
-int hl7__split(hl7_msg *m, hl7_node *nd, int level, hl7_error *err,
-               const char *segname, int seg_pos, int field, int rep,
-               int comp)
+static void toks_init(toks *tk)
 {
-    const char *p = nd->p;
-    size_t len = nd->len;
-    char sep = (char)hl7__levelsep(m, level);
-    uint32_t count = 1;
-    int lower = 0;
+    tk->t = tk->local;
+    tk->n = 0;
+    tk->cap = sizeof(tk->local) / sizeof(tk->local[0]);
+}
 
-    for (size_t i = 0; i < len; i++) {
-        char c = p[i];
-        if (c == sep)
-            count++;
-        else if ((level <= LV_FIELD && c == m->rs) ||
-                 (level <= LV_REP && c == m->cs) ||
-                 (level <= LV_COMP && c == m->ss))
-            lower = 1;
-    }
-    int is_msh = level == LV_SEG && memcmp(segname, "MSH", 3) == 0;
-    if (level != LV_SEG && count == 1 && !lower) {
-        nd->n = 0;
-        nd->c = NULL;
+static void toks_free(toks *tk)
+{
+    if (tk->t != tk->local)
+        free(tk->t);
+    toks_init(tk);
+}
+
+static int toks_reserve(toks *tk, size_t more)
+{
+    if (tk->cap - tk->n >= more)
         return 0;
-    }
+    size_t cap = tk->cap * 2;
+    while (cap - tk->n < more)
+        cap *= 2;
+    uint32_t *t = malloc(cap * sizeof(*t));
+    if (!t)
+        return HL7_ENOMEM;
+    memcpy(t, tk->t, tk->n * sizeof(*t));
+    if (tk->t != tk->local)
+        free(tk->t);
+    tk->t = t;
+    tk->cap = cap;
+    return 0;
+}
+
+/* Split nd (level `level`, owning tokens t[a..b) of which `count` - 1 are
+ * its own separators) at its level's separator, recursively. A node with
+ * no separator of its level or below stays a leaf, which keeps the tree
+ * small: most fields are plain values. The children's counts are taken in
+ * the same walk over the tokens. field/rep/comp only serve the error
+ * report. */
+static int build(const bctx *x, hl7_node *nd, int level, size_t a, size_t b,
+                 uint32_t count, int field, int rep, int comp)
+{
+    hl7_msg *m = x->m;
+    const uint32_t *t = x->t;
+    const uint32_t own = (uint32_t)(level - 1), below = own + 1;
     if (count > level_limit(m, level)) {
-        int rc = hl7__fail(err, HL7_ELIMIT, "%u %s, over the limit of %u",
+        int rc = hl7__fail(x->err, HL7_ELIMIT, "%u %s, over the limit of %u",
                            level == LV_SEG ? count - 1 : count,
                            level_what[level],
                            level == LV_SEG ? level_limit(m, level) - 1
                                            : level_limit(m, level));
-        hl7__err_at(err, segname, seg_pos, 0, field, rep, comp, 0);
+        hl7__err_at(x->err, x->segname, x->seg_pos, 0, field, rep, comp, 0);
         return rc;
     }
     hl7_node *c = hl7__alloc(m, count * sizeof(*c));
     if (!c)
-        return hl7__fail(err, HL7_ENOMEM, "out of memory");
-    size_t start = 0;
-    uint32_t k = 0;
-    for (size_t i = 0; i <= len; i++) {
-        if (i == len || p[i] == sep) {
-            c[k].p = p + start;
-            c[k].len = (uint32_t)(i - start);
-            c[k].n = 0;
-            c[k].c = NULL;
-            k++;
-            start = i + 1;
-        }
-    }
+        return hl7__fail(x->err, HL7_ENOMEM, "out of memory");
     nd->n = count;
     nd->c = c;
+    int is_msh = level == LV_SEG && memcmp(x->segname, "MSH", 3) == 0;
+    const char *base = x->base;
+    size_t s = (size_t)(nd->p - base), end = s + nd->len, k = a;
     for (uint32_t j = 0; j < count; j++) {
+        size_t ka = k;
+        uint32_t sub = 1, cl;
+        while (k < b && (cl = t[k] & 3) != own) {
+            sub += cl == below;
+            k++;
+        }
+        size_t e = k < b ? t[k] >> 2 : end;
+        c[j].p = base + s;
+        c[j].len = (uint32_t)(e - s);
+        c[j].n = 0;
+        c[j].c = NULL;
+        size_t kb = k;
+        k++;
+        s = e + 1;
+        if (ka == kb || level == LV_COMP)
+            continue; /* a leaf: nothing below; subcomponents are leaves */
         int f = field, r = rep, cp = comp;
         if (level == LV_SEG) {
             /* child 0 is the segment id, MSH-2 is never split */
@@ -366,17 +501,65 @@ int hl7__split(hl7_msg *m, hl7_node *nd, int level, hl7_error *err,
             f = is_msh ? (int)j + 1 : (int)j;
         } else if (level == LV_FIELD) {
             r = (int)j + 1;
-        } else if (level == LV_REP) {
-            cp = (int)j + 1;
         } else {
-            continue; /* subcomponents are leaves */
+            cp = (int)j + 1;
         }
-        int rc = hl7__split(m, &c[j], level + 1, err, segname, seg_pos, f, r,
-                            cp);
+        int rc = build(x, &c[j], level + 1, ka, kb, sub, f, r, cp);
         if (rc < 0)
             return rc;
     }
     return 0;
+}
+
+/* Build the tree of nd from all n tokens. */
+static int build_top(hl7_msg *m, hl7_node *nd, int level, const uint32_t *t,
+                     size_t n, const char *base, hl7_error *err,
+                     const char *segname, int seg_pos, int field, int rep,
+                     int comp)
+{
+    if (level != LV_SEG && n == 0) {
+        nd->n = 0;
+        nd->c = NULL;
+        return 0;
+    }
+    uint32_t count = 1;
+    const uint32_t own = (uint32_t)(level - 1);
+    for (size_t k = 0; k < n; k++)
+        count += (t[k] & 3) == own;
+    bctx x = { m, t, base, err, segname, seg_pos };
+    return build(&x, nd, level, 0, n, count, field, rep, comp);
+}
+
+/* Split a node of the builder (hl7_set_raw) the same way: separators of
+ * the levels above are not looked at. */
+int hl7__split(hl7_msg *m, hl7_node *nd, int level, hl7_error *err,
+               const char *segname, int seg_pos, int field, int rep,
+               int comp)
+{
+    if (level < LV_SEG || level >= LV_SUB) {
+        nd->n = 0;
+        nd->c = NULL;
+        return 0;
+    }
+    const char seps[4] = { m->fs, m->rs, m->cs, m->ss };
+    toks tk;
+    toks_init(&tk);
+    for (size_t i = 0; i < nd->len; i++) {
+        for (int k = level - 1; k < 4; k++) {
+            if (nd->p[i] != seps[k])
+                continue;
+            if (toks_reserve(&tk, 1) < 0) {
+                toks_free(&tk);
+                return hl7__fail(err, HL7_ENOMEM, "out of memory");
+            }
+            tk.t[tk.n++] = (uint32_t)(i << 2) | (uint32_t)k;
+            break;
+        }
+    }
+    int rc = build_top(m, nd, level, tk.t, tk.n, nd->p, err, segname,
+                       seg_pos, field, rep, comp);
+    toks_free(&tk);
+    return rc;
 }
 
 /* MSH-18 decides how text is decoded; re-read it after any change. */
@@ -392,27 +575,132 @@ void hl7__update_charset(hl7_msg *m)
 
 /* ---------------------------------------------------------------- output */
 
+/* Short copies without a call: most values are a few bytes. All reads
+ * and writes stay inside [s, s+n) and [d, d+n). */
+static inline void copy_short(char *d, const char *s, size_t n)
+{
+    if (n >= 8) {
+        size_t k = 0;
+        for (; k + 8 <= n; k += 8)
+            memcpy(d + k, s + k, 8);
+        if (k < n)
+            memcpy(d + n - 8, s + n - 8, 8);
+    } else if (n >= 4) {
+        memcpy(d, s, 4);
+        memcpy(d + n - 4, s + n - 4, 4);
+    } else if (n > 0) {
+        d[0] = s[0];
+        d[n / 2] = s[n / 2];
+        d[n - 1] = s[n - 1];
+    }
+}
+
+/* hl7_buf_append without the call when the bytes fit. */
+static inline int put(hl7_buf *b, const char *p, size_t n)
+{
+    if (b->data && b->cap - b->len > n) {
+        memcpy(b->data + b->len, p, n);
+        b->len += n;
+        b->data[b->len] = '\0';
+        return 0;
+    }
+    return hl7_buf_append(b, p, n);
+}
+
 int hl7__write_node(const hl7_msg *m, const hl7_node *nd, int level,
                     hl7_buf *out)
 {
     if (nd->n == 0)
-        return hl7_buf_append(out, nd->p, nd->len);
+        return put(out, nd->p, nd->len);
     char sep = (char)hl7__levelsep(m, level);
     for (uint32_t i = 0; i < nd->n; i++) {
-        if (i > 0 && hl7_buf_append(out, &sep, 1) < 0)
+        if (i > 0 && put(out, &sep, 1) < 0)
             return HL7_ENOMEM;
-        int rc = hl7__write_node(m, &nd->c[i], level + 1, out);
+        const hl7_node *c = &nd->c[i];
+        int rc = c->n == 0 ? put(out, c->p, c->len)
+                           : hl7__write_node(m, c, level + 1, out);
         if (rc < 0)
             return rc;
     }
     return 0;
 }
 
+/* The serialiser's fast path: writes between d and lim (room reserved
+ * beforehand), returns the new end, or NULL when the room is too small
+ * (then hl7_serialize takes the checked path). */
+static char *write_fast(const hl7_msg *m, const hl7_node *nd, int level,
+                        char *d, const char *lim)
+{
+    char sep = level == LV_SEG ? m->fs : level == LV_FIELD ? m->rs
+             : level == LV_REP ? m->cs : m->ss;
+    for (uint32_t i = 0; i < nd->n; i++) {
+        const hl7_node *c = &nd->c[i];
+        if (i > 0) {
+            if (d == lim)
+                return NULL;
+            *d++ = sep;
+        }
+        if (c->n == 0) {
+            if ((size_t)(lim - d) < c->len)
+                return NULL;
+            copy_short(d, c->p, c->len);
+            d += c->len;
+        } else if (level >= LV_COMP ||
+                   !(d = write_fast(m, c, level + 1, d, lim))) {
+            return NULL;
+        }
+    }
+    return d;
+}
+
 int hl7_serialize(const hl7_msg *m, hl7_buf *out)
 {
+    /* the raw text of each segment is as long as its serialisation (the
+     * builder keeps it so): grow the buffer once, write without further
+     * checks of the buffer, and fall back on the checked path if the tree
+     * does not fit after all */
+    size_t need = 0;
+    for (uint32_t i = 0; i < m->nseg; i++)
+        need += m->seg[i]->len + 1;
+    if (!out->data || out->cap - out->len <= need) {
+        size_t cap = out->cap ? out->cap : 256;
+        while (cap - out->len <= need) {
+            if (cap > SIZE_MAX / 2)
+                return HL7_ENOMEM;
+            cap *= 2;
+        }
+        char *d = realloc(out->data, cap);
+        if (!d)
+            return HL7_ENOMEM;
+        out->data = d;
+        out->cap = cap;
+        out->data[out->len] = '\0';
+    }
+    size_t start = out->len;
+    char *d = out->data + start;
+    const char *lim = out->data + out->cap - 1; /* room for the NUL */
+    for (uint32_t i = 0; i < m->nseg && d; i++) {
+        const hl7_node *s = m->seg[i];
+        if (s->n == 0) { /* builder segments always have children */
+            d = NULL;
+            break;
+        }
+        d = write_fast(m, s, LV_SEG, d, lim);
+        if (d && d < lim)
+            *d++ = '\r';
+        else
+            d = NULL;
+    }
+    if (d) {
+        out->len = (size_t)(d - out->data);
+        out->data[out->len] = '\0';
+        return 0;
+    }
+    out->len = start;
+    out->data[start] = '\0';
     for (uint32_t i = 0; i < m->nseg; i++) {
         int rc = hl7__write_node(m, m->seg[i], LV_SEG, out);
-        if (rc < 0 || (rc = hl7_buf_append(out, "\r", 1)) < 0)
+        if (rc < 0 || (rc = put(out, "\r", 1)) < 0)
             return rc;
     }
     return 0;

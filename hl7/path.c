@@ -180,13 +180,10 @@ int hl7_msg_create(const char *seps, hl7_msg **out)
     c[0] = (hl7_node){ "MSH", 3, 0, NULL };
     c[1] = (hl7_node){ enc, (uint32_t)strlen(enc), 0, NULL };
     *seg = (hl7_node){ NULL, 0, 2, c };
-    m->seg = malloc(16 * sizeof(*m->seg));
-    if (!m->seg || compose(m, seg, LV_SEG) < 0) {
+    if (compose(m, seg, LV_SEG) < 0 || hl7__push_segment(m, seg) < 0) {
         hl7_msg_free(m);
         return HL7_ENOMEM;
     }
-    m->segcap = 16;
-    m->seg[m->nseg++] = seg;
     *out = m;
     return 0;
 }
@@ -207,15 +204,8 @@ int hl7_append_segment(hl7_msg *m, const char *name, hl7_error *err)
         return hl7__fail(err, HL7_ENOMEM, "out of memory");
     c[0] = (hl7_node){ nm, 3, 0, NULL };
     *seg = (hl7_node){ nm, 3, 1, c };
-    if (m->nseg == m->segcap) {
-        uint32_t cap = m->segcap ? m->segcap * 2 : 16;
-        hl7_node **s = realloc(m->seg, cap * sizeof(*s));
-        if (!s)
-            return hl7__fail(err, HL7_ENOMEM, "out of memory");
-        m->seg = s;
-        m->segcap = cap;
-    }
-    m->seg[m->nseg++] = seg;
+    if (hl7__push_segment(m, seg) < 0)
+        return hl7__fail(err, HL7_ENOMEM, "out of memory");
     return (int)m->nseg;
 }
 

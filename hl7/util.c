@@ -25,8 +25,9 @@ static arena_chunk *chunk_new(size_t need)
 }
 
 /* Bump allocation, 8-byte aligned: a parse makes many small nodes and frees
- * them all at once, so malloc per node would only cost time. */
-void *hl7__alloc(hl7_msg *m, size_t n)
+ * them all at once, so malloc per node would only cost time. The fast path
+ * is hl7__alloc (hl7_int.h); this one starts a new chunk. */
+void *hl7__alloc_slow(hl7_msg *m, size_t n)
 {
     arena_chunk *c = m->arena;
     n = (n + 7) & ~(size_t)7;
@@ -61,7 +62,8 @@ void hl7__arena_free(hl7_msg *m)
     arena_chunk *c = m->arena;
     while (c) {
         arena_chunk *next = c->next;
-        free(c);
+        if (c != m->arena0)
+            free(c);
         c = next;
     }
     m->arena = NULL;
