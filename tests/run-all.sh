@@ -30,6 +30,15 @@ for f in build/test/tests/unit/*.log; do
     grep -E ':[0-9]+:[EF]:' "$f" | head -20
 done
 
+# 1b. HL7 parser fuzz smoke (libFuzzer, clang): seeds and fixtures replayed,
+# then 20 s of fuzzing; counts as one test.
+if make -C build/test hl7-fuzz-smoke HL7_FUZZ_SECONDS=20 >"$logs/hl7-fuzz.out" 2>&1; then
+    passed=$((passed + 1)); echo "hl7 fuzz smoke: passed"
+else
+    failed=$((failed + 1)); echo "hl7 fuzz smoke: FAILED (build/test/logs/hl7-fuzz.out)"
+    tail -30 "$logs/hl7-fuzz.out"
+fi
+
 # 2. A private PostgreSQL cluster and a template database, migrated and seeded once.
 pgdir=$(mktemp -d /tmp/his-test-pg.XXXXXX)
 cleanup() { tests/lib/pgcluster.sh stop "$pgdir"; rm -rf "$pgdir"; }
