@@ -1,6 +1,8 @@
 #include "core/migrate.h"
+#include "core/log.h"
 
 #include <ctype.h>
+#include <stdbool.h>
 #include <dirent.h>
 #include <openssl/evp.h>
 #include <stdlib.h>
@@ -12,6 +14,9 @@
 static int cmp_version(const void *a, const void *b);
 static int ensure_table(PGconn *c, char *err, size_t errlen);
 static void sha256_hex(const char *data, size_t len, char out[65]);
+static int pub_snapshot(PGconn *c, char *err, size_t errlen);
+static int pub_check(PGconn *c, const char *name, char *err, size_t errlen);
+static void pub_refresh_subscriptions(PGconn *c);
 
 static int cmp_version(const void *a, const void *b)
 {
@@ -174,6 +179,102 @@ int migrate_status(PGconn *c, const char *schema_dir, struct migration_status *s
     return rc;
 }
 
+/* ---- Published tables (schema/008_province.sql, docs/province.md) --------
+ * Districts and the province are migrated in any order, so a migration must
+ * never make a published table unreadable for the other side: the columns
+ * of published tables are noted before each migration and checked after it
+ * (none dropped or renamed, new ones nullable or with a default); then
+ * core.publication_sync() publishes newly registered tables and moves id
+ * sequences into the node's range, all inside the migration's transaction.
+ * Before migration 008 there is no publication and nothing is checked. */
+
+static int exec_ok(PGconn *c, const char *sql, char *err, size_t errlen, const char *what)
+{
+    PGresult *r = PQexec(c, sql);
+    ExecStatusType es = PQresultStatus(r);
+    int ok = es == PGRES_COMMAND_OK || es == PGRES_TUPLES_OK;
+    if (!ok)
+        snprintf(err, errlen, "%s: %s", what, PQresultErrorMessage(r));
+    PQclear(r);
+    return ok ? 0 : -1;
+}
+
+static int pub_snapshot(PGconn *c, char *err, size_t errlen)
+{
+    return exec_ok(c,
+                   "CREATE TEMP TABLE his_pub_columns ON COMMIT DROP AS "
+                   "SELECT pr.prrelid AS rel, pr.prrelid::regclass::text AS tbl, a.attname::text AS col "
+                   "FROM pg_publication p JOIN pg_publication_rel pr ON pr.prpubid = p.oid "
+                   "JOIN pg_attribute a ON a.attrelid = pr.prrelid AND a.attnum > 0 AND NOT a.attisdropped "
+                   "WHERE p.pubname = 'his_district'",
+                   err, errlen, "cannot note the published columns");
+}
+
+static int pub_check(PGconn *c, const char *name, char *err, size_t errlen)
+{
+    PGresult *r = PQexec(c,
+                         "SELECT 'drops or renames ' || b.tbl || '.' || b.col FROM his_pub_columns b "
+                         "WHERE NOT EXISTS (SELECT 1 FROM pg_attribute a WHERE a.attrelid = b.rel "
+                         "                  AND a.attname = b.col AND NOT a.attisdropped) "
+                         "UNION ALL "
+                         "SELECT 'adds ' || t.tbl || '.' || a.attname || ' NOT NULL without a default' "
+                         "FROM (SELECT DISTINCT rel, tbl FROM his_pub_columns) t "
+                         "JOIN pg_attribute a ON a.attrelid = t.rel AND a.attnum > 0 AND NOT a.attisdropped "
+                         "WHERE a.attnotnull AND NOT a.atthasdef AND NOT EXISTS "
+                         "  (SELECT 1 FROM his_pub_columns b WHERE b.rel = t.rel AND b.col = a.attname) "
+                         "LIMIT 1");
+    if (PQresultStatus(r) != PGRES_TUPLES_OK) {
+        snprintf(err, errlen, "cannot check the published columns after %s: %s", name, PQresultErrorMessage(r));
+        PQclear(r);
+        return -1;
+    }
+    if (PQntuples(r) > 0) {
+        snprintf(err, errlen,
+                 "migration %s %s, a published table: servers not yet migrated would stop replicating "
+                 "(add columns nullable, drop only after every server stopped using them; see docs/province.md)",
+                 name, PQgetvalue(r, 0, 0));
+        PQclear(r);
+        return -1;
+    }
+    PQclear(r);
+    r = PQexec(c, "SELECT to_regprocedure('core.publication_sync()') IS NOT NULL");
+    bool has_sync = PQresultStatus(r) == PGRES_TUPLES_OK && PQntuples(r) == 1 && PQgetvalue(r, 0, 0)[0] == 't';
+    PQclear(r);
+    if (!has_sync)
+        return 0;
+    char what[300];
+    snprintf(what, sizeof what, "migration %s: cannot update the publication", name);
+    return exec_ok(c, "SELECT core.publication_sync()", err, errlen, what);
+}
+
+/* On a subscriber (the province), tables a migration added on both sides
+ * are picked up by refreshing each subscription; a district that cannot be
+ * reached now is refreshed later (`his province refresh`). */
+static void pub_refresh_subscriptions(PGconn *c)
+{
+    PGresult *r = PQexec(c, "SELECT s.subname FROM pg_subscription s JOIN pg_database d ON d.oid = s.subdbid "
+                            "WHERE d.datname = current_database() AND s.subenabled ORDER BY 1");
+    if (PQresultStatus(r) != PGRES_TUPLES_OK) {
+        PQclear(r);
+        return;
+    }
+    for (int i = 0; i < PQntuples(r); i++) {
+        const char *name = PQgetvalue(r, i, 0);
+        char *id = PQescapeIdentifier(c, name, strlen(name));
+        if (!id)
+            continue;
+        char sql[512];
+        snprintf(sql, sizeof sql, "ALTER SUBSCRIPTION %s REFRESH PUBLICATION WITH (copy_data = true)", id);
+        PQfreemem(id);
+        PGresult *a = PQexec(c, sql);
+        if (PQresultStatus(a) != PGRES_COMMAND_OK)
+            log_warn("subscription %s not refreshed (run `his province refresh` later): %s", name,
+                     PQresultErrorMessage(a));
+        PQclear(a);
+    }
+    PQclear(r);
+}
+
 int migrate_apply(PGconn *c, const char *schema_dir, FILE *report, char *err, size_t errlen)
 {
     struct migration *list;
@@ -211,6 +312,11 @@ int migrate_apply(PGconn *c, const char *schema_dir, FILE *report, char *err, si
             continue;
         PGresult *r = PQexec(c, "BEGIN");
         PQclear(r);
+        if (pub_snapshot(c, err, errlen) < 0) {
+            PQclear(PQexec(c, "ROLLBACK"));
+            done = -1;
+            goto out;
+        }
         r = PQexec(c, list[k].sql);
         ExecStatusType es = PQresultStatus(r);
         if (es != PGRES_COMMAND_OK && es != PGRES_TUPLES_OK) {
@@ -221,6 +327,11 @@ int migrate_apply(PGconn *c, const char *schema_dir, FILE *report, char *err, si
             goto out;
         }
         PQclear(r);
+        if (pub_check(c, list[k].name, err, errlen) < 0) {
+            PQclear(PQexec(c, "ROLLBACK"));
+            done = -1;
+            goto out;
+        }
         char ver[12];
         snprintf(ver, sizeof ver, "%d", list[k].version);
         const char *params[3] = {ver, list[k].name, list[k].checksum};
@@ -246,6 +357,8 @@ int migrate_apply(PGconn *c, const char *schema_dir, FILE *report, char *err, si
             fprintf(report, "applied %s\n", list[k].name);
         done++;
     }
+    if (done > 0)
+        pub_refresh_subscriptions(c);
 out:
     PQclear(PQexec(c, "SELECT pg_advisory_unlock(727001)"));
     free(applied);

@@ -105,17 +105,34 @@ static int db_status(int argc, char **argv)
     return st.pending || st.changed ? 1 : 0;
 }
 
+/* Provided by his/province.c: the replication role's conninfo, the demo province. */
+int prov_replication_conninfo(const char *conninfo, char *out, size_t outlen);
+int prov_seed_site(PGconn *c, const char *code, bool quiet, char *err, size_t errlen);
+int prov_seed_demo_province(const struct config *cfg);
+
 static int db_conninfo(int argc, char **argv)
 {
     struct config cfg;
     const char *pos[32];
     int np;
-    int rc = his_parse_args(argc, argv, db_keys, "Usage: his db conninfo [--data-dir DIR] [--database-url URL]\n"
-                            "Prints a libpq connection string to the database.",
-                            &cfg, pos, &np, NULL, NULL);
+    static const char *const bools[] = {"--replication", NULL};
+    bool bv[1] = {false};
+    int rc = his_parse_args(argc, argv, db_keys, "Usage: his db conninfo [--replication] [--data-dir DIR] [--database-url URL]\n"
+                            "Prints a libpq connection string to the database. --replication: as the role\n"
+                            "his_replication, the one for `his province add-district --conninfo` at the province.",
+                            &cfg, pos, &np, bools, bv);
     if (rc)
         return rc == 3 ? 0 : rc;
     const char *url = config_get(&cfg, CFG_DATABASE_URL);
+    if (url && bv[0]) {
+        char out[4800];
+        if (prov_replication_conninfo(url, out, sizeof out) < 0) {
+            fprintf(stderr, "his: --database-url is not a valid connection string\n");
+            return 1;
+        }
+        puts(out);
+        return 0;
+    }
     if (url) {
         puts(url);
         return 0;
@@ -126,7 +143,11 @@ static int db_conninfo(int argc, char **argv)
         fprintf(stderr, "his: %s\n", err);
         return 1;
     }
-    puts(db.conninfo);
+    char repl[4800];
+    if (bv[0] && prov_replication_conninfo(db.conninfo, repl, sizeof repl) == 0)
+        puts(repl);
+    else
+        puts(db.conninfo);
     /* Leave a cluster we started running? No: the string is for later use,
      * and a stopped data dir is started by whoever connects through his. */
     his_db_close(&db);
@@ -479,12 +500,28 @@ int cmd_seed(int argc, char **argv)
     struct config cfg;
     const char *pos[32];
     int np;
-    int rc = his_parse_args(argc - 1, argv + 1, db_keys,
-                            "Usage: his seed demo [--data-dir DIR] [--database-url URL]\n"
-                            "Fills a small demo province: facilities of every level, staff, households, a year of visits.",
-                            &cfg, pos, &np, NULL, NULL);
+    const char *site = NULL;
+    char *rest[64];
+    int nrest = 0;
+    for (int i = 1; i < argc && nrest < 63; i++) {
+        if (i > 1 && !strcmp(argv[i], "--site") && i + 1 < argc)
+            site = argv[++i];
+        else
+            rest[nrest++] = argv[i];
+    }
+    static const char *const bools[] = {"--province", NULL};
+    bool bv[1] = {false};
+    int rc = his_parse_args(nrest, rest, db_keys,
+                            "Usage: his seed demo [--province | --site CODE] [--data-dir DIR] [--database-url URL]\n"
+                            "Fills a small demo province: facilities of every level, staff, households, a year of visits.\n"
+                            "  --province   the whole province on this machine: one cluster per server under\n"
+                            "               DATA_DIR/province/<code> (19010, 19020 districts, 19001 province), subscribed\n"
+                            "  --site CODE  one server of it: node identity CODE and only its facilities' data",
+                            &cfg, pos, &np, bools, bv);
     if (rc)
         return rc == 3 ? 0 : rc;
+    if (bv[0])
+        return prov_seed_demo_province(&cfg);
     struct his_db db;
     PGconn *c = open_for_command(&cfg, &db);
     if (!c)
@@ -499,7 +536,7 @@ int cmd_seed(int argc, char **argv)
         return 1;
     }
     char err[1024];
-    rc = seed_demo(c, false, err, sizeof err);
+    rc = site ? prov_seed_site(c, site, false, err, sizeof err) : seed_demo(c, false, err, sizeof err);
     close_for_command(c, &db);
     if (rc < 0) {
         fprintf(stderr, "his: %s\n", err);

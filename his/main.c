@@ -27,6 +27,7 @@ static const struct command commands[] = {
     {"hl7", cmd_hl7, "hl7 parse | validate | to-xml | from-xml | send: HL7 v2 tools"},
     {"rx", cmd_rx, "rx verify CODE | load-drugs FILE: e-prescription signatures, drug catalogue"},
     {"portal-sim", cmd_portal_sim, "stand-in national prescription and pharmacy portals (tests, demo)"},
+    {"province", cmd_province, "province node | add-district | status | remove-district | refresh: the data link"},
     {"version", cmd_version, "print the version"},
     {NULL, NULL, NULL},
 };

@@ -8,5 +8,6 @@ void his_modules_register_routes(void)
     visits_register_routes();
     phr_register_routes();
     pharmacy_register_routes();
+    province_register_routes();
     referrals_register_routes();
 }

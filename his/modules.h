@@ -11,6 +11,7 @@ void visits_register_routes(void);
 void phr_register_routes(void);
 void catalog_register_routes(void);
 void pharmacy_register_routes(void);
+void province_register_routes(void);
 void referrals_register_routes(void);
 
 #endif

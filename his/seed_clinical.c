@@ -251,7 +251,7 @@ static void emit_patient(struct gen *g, const struct station *st, const struct p
     struct rng lr = {g->seed ^ ((uint64_t)id * 0x9e3779b97f4a7c15ULL)};
     struct rng *r = &lr;
     struct copybuf *b = &g->out;
-    long long n = id;
+    long long n = id % 1000000000LL; /* the serial inside a node's id range (docs/province.md) */
     char fold[256], date[16], year[8], cccd[16], phone[16], card[16], addr[160];
     text_fold(p->name, fold, sizeof fold);
     snprintf(date, sizeof date, "%04d-%02d-%02d", p->year, p->month, p->day);
