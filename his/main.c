@@ -1,5 +1,6 @@
 /* his: the hospital information system's one binary. */
 #include "his/his.h"
+#include "claims/claims.h"
 #include "hl7/hl7_cli.h"
 #include "his/hl7_engine.h"
 #include "pharmacy/pharmacy.h"
@@ -28,6 +29,7 @@ static const struct command commands[] = {
     {"rx", cmd_rx, "rx verify CODE | load-drugs FILE: e-prescription signatures, drug catalogue"},
     {"portal-sim", cmd_portal_sim, "stand-in national prescription and pharmacy portals (tests, demo)"},
     {"province", cmd_province, "province node | add-district | status | remove-district | refresh: the data link"},
+    {"claims", cmd_claims, "claims export: the signed GIAMDINHHS file of a month (QĐ 130/4750)"},
     {"version", cmd_version, "print the version"},
     {NULL, NULL, NULL},
 };

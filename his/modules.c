@@ -10,4 +10,5 @@ void his_modules_register_routes(void)
     pharmacy_register_routes();
     province_register_routes();
     referrals_register_routes();
+    claims_register_routes();
 }

@@ -14,4 +14,6 @@ void pharmacy_register_routes(void);
 void province_register_routes(void);
 void referrals_register_routes(void);
 
+void claims_register_routes(void);
+
 #endif

@@ -20,6 +20,7 @@
  * the portal accepted it as new (1 when dedupe works) and sends how many
  * times it was posted in all (re-sends included). */
 #include "pharmacy/pharmacy.h"
+#include "pharmacy/portal_sim_claims.h" /* the assessment (claims) portal */
 
 #include <arpa/inet.h>
 #include <jansson.h>
@@ -474,8 +475,10 @@ static enum MHD_Result sim_control(struct MHD_Connection *c, const char *method,
             sim.token_ttl_s = (int)json_integer_value(v);
         if (json_is_true(json_object_get(p, "expire_tokens")))
             expire_tokens();
-        if (json_is_true(json_object_get(p, "reset")))
+        if (json_is_true(json_object_get(p, "reset"))) {
             clear_all();
+            portal_sim_claims_reset();
+        }
     }
     json_t *j = control_json();
     pthread_mutex_unlock(&sim.mu);
@@ -488,6 +491,8 @@ static enum MHD_Result sim_received(struct MHD_Connection *c)
     const char *full = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "full");
     if (!kind)
         kind = "prescription";
+    if (!strcmp(kind, "claims"))
+        return reply(c, 200, portal_sim_claims_received());
     json_t *arr = json_array();
     pthread_mutex_lock(&sim.mu);
     for (struct sim_entry *e = sim.first; e; e = e->next_order) {
@@ -521,6 +526,8 @@ static enum MHD_Result dispatch(struct MHD_Connection *c, const char *method, co
             rc = sim_control(c, method, p);
         else if (!strcmp(url, "/_sim/received") && !strcmp(method, "GET"))
             rc = sim_received(c);
+        else if (portal_sim_claims_match(url))
+            rc = portal_sim_claims_dispatch(c, method, url, st->body, &(bool){false});
         else
             rc = reply(c, 404, json_pack("{s:s}", "message", "not found"));
         json_decref(p);
@@ -540,6 +547,12 @@ static enum MHD_Result dispatch(struct MHD_Connection *c, const char *method, co
     if (er > 0 && rnd() < er) {
         json_decref(p);
         return reply(c, 503, json_pack("{s:s}", "message", "Hệ thống đang bận (mô phỏng)"));
+    }
+    if (portal_sim_claims_match(url)) { /* form-encoded, not JSON: pharmacy/portal_sim_claims.c */
+        bool done = false;
+        json_decref(p);
+        rc = portal_sim_claims_dispatch(c, method, url, st->body, &done);
+        return done && dr > 0 && rnd() < dr ? MHD_NO : rc;
     }
     bool post = !strcmp(method, "POST");
     bool processed = false;
