@@ -11,4 +11,5 @@ void his_modules_register_routes(void)
     province_register_routes();
     referrals_register_routes();
     claims_register_routes();
+    dashboard_register_routes();
 }

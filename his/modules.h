@@ -13,7 +13,7 @@ void catalog_register_routes(void);
 void pharmacy_register_routes(void);
 void province_register_routes(void);
 void referrals_register_routes(void);
-
 void claims_register_routes(void);
+void dashboard_register_routes(void);
 
 #endif

@@ -735,6 +735,15 @@ int seed_visits_demo(PGconn *c, bool quiet, char *err, size_t errlen)
                        "COPY clinical.health_record_versions (patient_id, version, facility_id, identity, history, "
                        "prevention, changed_sections, saved_by) FROM STDIN",
                        &ver, err, errlen);
+    /* The dashboard's districts (docs/dashboard.md): each commune station
+     * belongs to a district hospital, which also covers its own commune. */
+    if (rc == 0)
+        rc = exec_ok(c,
+                     "UPDATE core.facilities f SET parent_id = d.id FROM core.facilities d "
+                     "WHERE (f.code, d.code) IN (('19101', '19010'), ('19102', '19020')); "
+                     "INSERT INTO dash.district_communes (district_code, commune_code) "
+                     "VALUES ('19010', '05935'), ('19020', '05665') ON CONFLICT DO NOTHING",
+                     err, errlen);
     if (rc == 0 && !quiet && o.nvisits)
         printf("demo visits: %ld visits (ids %lld-%lld) for %d patients, %ld health records\n", o.nvisits, first_id,
                o.next_id - 1, np, nrec);
