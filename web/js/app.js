@@ -7,6 +7,7 @@ import { workspaceView } from './views/workspace.js';
 import * as clinic from './views/clinic.js';
 import * as commune from './views/commune.js';
 import { recordView } from './views/record.js';
+import { dashboardView } from './views/dashboard.js';
 import { loadAdminUnits, resetAdminUnits } from './views/common.js';
 
 const CLINICAL = ['doctor', 'nurse'];
@@ -23,12 +24,14 @@ const routes = [
   { path: '/households', view: commune.listView, roles: COMMUNE, nav: 'households' },
   { path: '/households/new', view: commune.newHouseholdView, roles: COMMUNE, nav: 'new-household' },
   { path: '/households/:id', view: commune.householdView, roles: COMMUNE, nav: 'households' },
+  { path: '/dashboard', view: dashboardView, roles: ['health_department', 'admin'], nav: 'dashboard' },
 ];
 
 const NAV = {
   doctor: [['/', 'nav.home', 'home'], ['/patients', 'nav.patients', 'patients'], ['/patients/new', 'nav.reception', 'reception']],
   nurse: [['/', 'nav.home', 'home'], ['/patients', 'nav.patients', 'patients'], ['/patients/new', 'nav.reception', 'reception']],
   commune_worker: [['/', 'nav.home', 'home'], ['/households', 'nav.households', 'households'], ['/households/new', 'nav.new_household', 'new-household']],
+  health_department: [['/', 'nav.home', 'home'], ['/dashboard', 'nav.dashboard', 'dashboard']],
 };
 
 const state = { user: null, renderSeq: 0, cleanup: null };
