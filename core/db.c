@@ -3,14 +3,36 @@
 
 #include <errno.h>
 #include <pthread.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
+/* Prepared statements, per connection: each distinct SQL text a
+ * connection runs is parsed once (PQprepare) and executed by name after
+ * that, instead of parsed, analysed and planned on every call as an unnamed
+ * statement; PostgreSQL then keeps a generic plan where it is as good as a
+ * custom one. The texts are the program's own (constants, or built from
+ * fixed pieces), so the set is small; past STMT_MAX a text runs unprepared.
+ * HIS_DB_PREPARE=0 turns it off. */
+#define STMT_SLOTS 1024
+#define STMT_MAX 512
+
+struct stmt_entry {
+    uint64_t h;
+    char *sql;
+};
+
+struct stmt_cache {
+    struct stmt_entry e[STMT_SLOTS];
+    int n;
+};
+
 struct db_slot {
     PGconn *conn;
     bool busy;
+    struct stmt_cache *cache;
 };
 
 struct db_pool {
@@ -23,6 +45,7 @@ struct db_pool {
 };
 
 static PGconn *open_conn(db_pool_t *p);
+static PGconn *pool_acquire(db_pool_t *p, int timeout_ms, struct stmt_cache **cache);
 static void clear_result(void *r);
 static void tx_fail(db_tx_t *tx, PGresult *r, const char *fallback);
 
@@ -42,9 +65,14 @@ void db_pool_free(db_pool_t *p)
 {
     if (!p)
         return;
-    for (int i = 0; i < p->size; i++)
+    for (int i = 0; i < p->size; i++) {
         if (p->slots[i].conn)
             PQfinish(p->slots[i].conn);
+        if (p->slots[i].cache)
+            for (int k = 0; k < STMT_SLOTS; k++)
+                free(p->slots[i].cache->e[k].sql);
+        free(p->slots[i].cache);
+    }
     free(p->slots);
     free(p->conninfo);
     free(p->app_role);
@@ -114,7 +142,36 @@ static PGconn *open_conn(db_pool_t *p)
     return c;
 }
 
+static bool prepare_enabled(void)
+{
+    static int on = -1;
+    if (on < 0) {
+        const char *e = getenv("HIS_DB_PREPARE");
+        on = !(e && strcmp(e, "0") == 0);
+    }
+    return on;
+}
+
+/* A new connection starts with no prepared statements. */
+static void cache_reset(struct db_slot *s)
+{
+    if (!prepare_enabled())
+        return;
+    if (!s->cache) {
+        s->cache = calloc(1, sizeof *s->cache);
+        return;
+    }
+    for (int k = 0; k < STMT_SLOTS; k++)
+        free(s->cache->e[k].sql);
+    memset(s->cache, 0, sizeof *s->cache);
+}
+
 PGconn *db_pool_acquire(db_pool_t *p, int timeout_ms)
+{
+    return pool_acquire(p, timeout_ms, NULL);
+}
+
+static PGconn *pool_acquire(db_pool_t *p, int timeout_ms, struct stmt_cache **cache)
 {
     struct timespec deadline;
     clock_gettime(CLOCK_REALTIME, &deadline);
@@ -155,8 +212,14 @@ PGconn *db_pool_acquire(db_pool_t *p, int timeout_ms)
         PQfinish(c);
         c = NULL;
     }
+    bool fresh = !c;
     if (!c)
         c = open_conn(p); /* outside the lock: connecting may take a while */
+    /* The slot is ours (busy) until released: its cache is ours too. */
+    if (c && (fresh || (prepare_enabled() && !p->slots[slot].cache)))
+        cache_reset(&p->slots[slot]);
+    if (cache)
+        *cache = c ? p->slots[slot].cache : NULL;
 
     pthread_mutex_lock(&p->mu);
     if (!c) {
@@ -225,12 +288,47 @@ static void tx_fail(db_tx_t *tx, PGresult *r, const char *fallback)
     snprintf(tx->error, sizeof tx->error, "%s", msg && *msg ? msg : fallback);
 }
 
+static uint64_t sql_hash(const char *s)
+{
+    uint64_t h = 1469598103934665603ULL;
+    for (; *s; s++)
+        h = (h ^ (unsigned char)*s) * 1099511628211ULL;
+    return h;
+}
+
+/* Runs sql through the connection's prepared statements (prepared on first
+ * use); unprepared when there is no cache or it is full. A failed prepare
+ * returns its error result, as a failed unnamed statement would. */
+static PGresult *exec_params(PGconn *c, struct stmt_cache *sc, const char *sql, int n, const char *const *params)
+{
+    if (!sc)
+        return PQexecParams(c, sql, n, NULL, params, NULL, NULL, 0);
+    uint64_t h = sql_hash(sql);
+    size_t i = (size_t)(h % STMT_SLOTS);
+    char name[24];
+    while (sc->e[i].sql && !(sc->e[i].h == h && strcmp(sc->e[i].sql, sql) == 0))
+        i = (i + 1) % STMT_SLOTS;
+    snprintf(name, sizeof name, "his_%zu", i);
+    if (!sc->e[i].sql) {
+        if (sc->n >= STMT_MAX)
+            return PQexecParams(c, sql, n, NULL, params, NULL, NULL, 0);
+        PGresult *pr = PQprepare(c, name, sql, n, NULL);
+        if (PQresultStatus(pr) != PGRES_COMMAND_OK)
+            return pr;
+        PQclear(pr);
+        sc->e[i].h = h;
+        sc->e[i].sql = strdup(sql);
+        sc->n++;
+    }
+    return PQexecPrepared(c, name, n, params, NULL, NULL, 0);
+}
+
 int db_tx_begin(db_tx_t *tx, db_pool_t *p, arena_t *a, const struct db_scope *scope)
 {
     memset(tx, 0, sizeof(*tx));
     tx->pool = p;
     tx->arena = a;
-    tx->conn = db_pool_acquire(p, 5000);
+    tx->conn = pool_acquire(p, 5000, &tx->cache);
     if (!tx->conn) {
         tx->failed = true;
         strcpy(tx->sqlstate, "08000");
@@ -264,7 +362,7 @@ PGresult *db_query(db_tx_t *tx, const char *sql, int nparams, const char *const 
 {
     if (tx->failed || !tx->conn)
         return NULL;
-    PGresult *r = PQexecParams(tx->conn, sql, nparams, NULL, params, NULL, NULL, 0);
+    PGresult *r = exec_params(tx->conn, tx->cache, sql, nparams, params);
     ExecStatusType st = PQresultStatus(r);
     if (st != PGRES_TUPLES_OK && st != PGRES_COMMAND_OK) {
         tx_fail(tx, r, "query failed");
@@ -281,12 +379,13 @@ PGresult *db_query_once(db_pool_t *p, arena_t *a, const char *sql, int nparams, 
                         bool *unavailable)
 {
     *unavailable = false;
-    PGconn *c = db_pool_acquire(p, 5000);
+    struct stmt_cache *sc;
+    PGconn *c = pool_acquire(p, 5000, &sc);
     if (!c) {
         *unavailable = true;
         return NULL;
     }
-    PGresult *r = PQexecParams(c, sql, nparams, NULL, params, NULL, NULL, 0);
+    PGresult *r = exec_params(c, sc, sql, nparams, params);
     if (PQresultStatus(r) != PGRES_TUPLES_OK && PQresultStatus(r) != PGRES_COMMAND_OK) {
         if (PQstatus(c) != CONNECTION_OK)
             *unavailable = true;

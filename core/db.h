@@ -23,6 +23,7 @@ struct db_scope {
 typedef struct db_tx {
     db_pool_t *pool;
     PGconn *conn;
+    struct stmt_cache *cache; /* the connection's prepared statements */
     arena_t *arena;
     bool failed;
     char sqlstate[6];
