@@ -9,9 +9,11 @@
 #include <openssl/kdf.h>
 #include <openssl/rand.h>
 #include <openssl/sha.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 /* scrypt cost: 2^15 x 8 x 1 uses 32 MiB and ~100 ms, the OWASP floor. */
 #define SCRYPT_N 32768ULL
@@ -162,6 +164,135 @@ static void fill_user(arena_t *a, struct auth_user *u, PGresult *r)
     u->commune_code = arena_strdup(a, db_val(r, 0, 9));
 }
 
+/* ---- session cache --------------------------------------------------------
+ * Each authenticated request used to look its session up in the database
+ * (a pool connection and a round trip before the handler's own transaction).
+ * A small in-process cache maps token hash -> user for a short time:
+ * entries live at most HIS_SESSION_CACHE_SECONDS (default 5; 0 turns the
+ * cache off) and never past the session's expires_at. Logout through this
+ * process forgets the entry at once; a session deleted or a user deactivated
+ * by another process (or by SQL) is still accepted here for at most that
+ * many seconds: the staleness bound. Direct-mapped: a colliding token
+ * simply replaces the entry. */
+#define SC_SLOTS 4096
+
+struct sc_entry {
+    char th[65];
+    double until; /* CLOCK_MONOTONIC seconds */
+    struct auth_user u;
+};
+
+static pthread_mutex_t sc_mu = PTHREAD_MUTEX_INITIALIZER;
+static struct sc_entry sc_table[SC_SLOTS];
+static int sc_ttl = -1;
+
+static double mono_now(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (double)t.tv_sec + (double)t.tv_nsec / 1e9;
+}
+
+static int sc_seconds(void)
+{
+    if (sc_ttl < 0) {
+        const char *e = getenv("HIS_SESSION_CACHE_SECONDS");
+        int v = e && *e ? atoi(e) : 5;
+        sc_ttl = v < 0 ? 0 : v > 60 ? 60 : v;
+    }
+    return sc_ttl;
+}
+
+static struct sc_entry *sc_slot(const char *th)
+{
+    unsigned long h = strtoul((char[]){th[0], th[1], th[2], th[3], th[4], th[5], th[6], th[7], 0}, NULL, 16);
+    return &sc_table[h % SC_SLOTS];
+}
+
+static void sc_clear(struct sc_entry *e)
+{
+    free((char *)e->u.username);
+    free((char *)e->u.full_name);
+    free((char *)e->u.role);
+    free((char *)e->u.facility_code);
+    free((char *)e->u.facility_name);
+    free((char *)e->u.facility_level);
+    free((char *)e->u.province_code);
+    free((char *)e->u.commune_code);
+    free((char *)e->u.csrf);
+    memset(e, 0, sizeof *e);
+}
+
+static char *dup_or_null(const char *s)
+{
+    return s ? strdup(s) : NULL;
+}
+
+static void sc_put(const char *th, const struct auth_user *u, double seconds_left)
+{
+    int ttl = sc_seconds();
+    if (ttl == 0 || seconds_left <= 0)
+        return;
+    pthread_mutex_lock(&sc_mu);
+    struct sc_entry *e = sc_slot(th);
+    sc_clear(e);
+    memcpy(e->th, th, 65);
+    e->until = mono_now() + (seconds_left < ttl ? seconds_left : ttl);
+    e->u.id = u->id;
+    e->u.facility_id = u->facility_id;
+    e->u.username = dup_or_null(u->username);
+    e->u.full_name = dup_or_null(u->full_name);
+    e->u.role = dup_or_null(u->role);
+    e->u.facility_code = dup_or_null(u->facility_code);
+    e->u.facility_name = dup_or_null(u->facility_name);
+    e->u.facility_level = dup_or_null(u->facility_level);
+    e->u.province_code = dup_or_null(u->province_code);
+    e->u.commune_code = dup_or_null(u->commune_code);
+    e->u.csrf = dup_or_null(u->csrf);
+    pthread_mutex_unlock(&sc_mu);
+}
+
+/* A copy of the cached user in the request's arena, or NULL. */
+static struct auth_user *sc_get(arena_t *a, const char *th)
+{
+    if (sc_seconds() == 0)
+        return NULL;
+    struct auth_user *u = NULL;
+    pthread_mutex_lock(&sc_mu);
+    struct sc_entry *e = sc_slot(th);
+    if (e->th[0] && strcmp(e->th, th) == 0) {
+        if (e->until > mono_now()) {
+            u = arena_calloc(a, 1, sizeof(*u));
+            u->id = e->u.id;
+            u->facility_id = e->u.facility_id;
+#define C(f) u->f = e->u.f ? arena_strdup(a, e->u.f) : NULL
+            C(username);
+            C(full_name);
+            C(role);
+            C(facility_code);
+            C(facility_name);
+            C(facility_level);
+            C(province_code);
+            C(commune_code);
+            C(csrf);
+#undef C
+        } else {
+            sc_clear(e);
+        }
+    }
+    pthread_mutex_unlock(&sc_mu);
+    return u;
+}
+
+static void sc_forget(const char *th)
+{
+    pthread_mutex_lock(&sc_mu);
+    struct sc_entry *e = sc_slot(th);
+    if (e->th[0] && strcmp(e->th, th) == 0)
+        sc_clear(e);
+    pthread_mutex_unlock(&sc_mu);
+}
+
 int auth_authenticate(http_req_t *req)
 {
     bool via_cookie;
@@ -170,10 +301,17 @@ int auth_authenticate(http_req_t *req)
         return -1;
     char th[65];
     auth_token_hash(token, th);
+    struct auth_user *cached = sc_get(req->arena, th);
+    if (cached) {
+        req->user = cached;
+        req->via_cookie = via_cookie;
+        return 0;
+    }
     bool unavailable;
     const char *params[1] = {th};
     PGresult *r = db_query_once(req->app->db, req->arena,
-                                "SELECT " USER_COLUMNS ", s.csrf_token FROM core.sessions s "
+                                "SELECT " USER_COLUMNS ", s.csrf_token, "
+                                "extract(epoch FROM s.expires_at - now())::float8 FROM core.sessions s "
                                 "JOIN core.users u ON u.id = s.user_id JOIN core.facilities f ON f.id = u.facility_id "
                                 "WHERE s.token_hash = $1 AND s.expires_at > now() AND u.active",
                                 1, params, &unavailable);
@@ -187,6 +325,7 @@ int auth_authenticate(http_req_t *req)
     struct auth_user *u = arena_calloc(req->arena, 1, sizeof(*u));
     fill_user(req->arena, u, r);
     u->csrf = arena_strdup(req->arena, db_val(r, 0, 10));
+    sc_put(th, u, db_val(r, 0, 11) ? strtod(db_val(r, 0, 11), NULL) : 0);
     req->user = u;
     req->via_cookie = via_cookie;
     return 0;
@@ -319,6 +458,7 @@ static void handle_logout(http_req_t *req)
     const char *token = bearer_or_cookie(req, &via_cookie);
     char th[65];
     auth_token_hash(token ? token : "", th);
+    sc_forget(th);
     struct db_scope scope;
     auth_scope(req, &scope);
     db_tx_t tx;
@@ -329,6 +469,7 @@ static void handle_logout(http_req_t *req)
         audit_record(&tx, req, "logout", "user", uid, 0, "ok", NULL);
         db_tx_commit(&tx);
     }
+    sc_forget(th); /* again: a request running meanwhile may have cached it */
     set_session_cookie(req, "", 0);
     http_reply_raw(req, 204, "text/plain", "", 0);
 }
