@@ -414,7 +414,7 @@ static void handle_create(http_req_t *req)
 
 /* ---- GET /patients?q= --------------------------------------------------- */
 
-enum q_kind { Q_ALL, Q_NAME, Q_CCCD, Q_CARD, Q_PHONE, Q_NAME_PREFIX };
+enum q_kind { Q_ALL, Q_NAME, Q_CCCD, Q_CARD, Q_PHONE, Q_NAME_PREFIX, Q_NAME_GIVEN };
 
 /* What the query text is: 12 digits a CCCD, 2 letters + 13 digits a card,
  * a phone number, else a name (folded). */
@@ -478,37 +478,63 @@ static bool list_params(http_req_t *req, long long *limit, long long *offset)
     return true;
 }
 
+/* The matches are counted up to a cap (COUNT_CAP, or further when the page
+ * asked for lies beyond it): counting every "nguyen" of a station cost more
+ * than finding the page. The reply says total_capped when there are more.
+ * Each statement's last column is that capped count; $4 is the cap + 1. */
+#define COUNT_CAP 1000
 static const char *const search_sql[] = {
-    [Q_ALL] = "SELECT " PATIENT_COLS ", count(*) OVER () FROM clinical.patients p WHERE merged_into IS NULL "
+    [Q_ALL] = "SELECT " PATIENT_COLS ", (SELECT count(*) FROM (SELECT 1 FROM clinical.patients c "
+              "  WHERE c.merged_into IS NULL LIMIT $4) x) "
+              "FROM clinical.patients p WHERE merged_into IS NULL "
               "AND $1::text IS NULL ORDER BY p.id DESC LIMIT $2 OFFSET $3",
-    /* Expression and partial predicate as in the index patients_name_trgm. */
-    [Q_NAME] = "SELECT " PATIENT_COLS ", count(*) OVER () FROM clinical.patients p WHERE merged_into IS NULL "
-               "AND (' ' || name_fold) LIKE $1 ORDER BY p.name_fold, p.id LIMIT $2 OFFSET $3",
+    /* Any word start, words in order: clinical.patient_name_search
+     * (schema/009) finds the page and the capped count with the trigram
+     * index, scoped to the caller's facility; the rows are read here again
+     * through row-level security. */
+    [Q_NAME] = "SELECT " PATIENT_COLS ", m.total FROM clinical.patient_name_search($1, $2::int, $3::int, $4::int) m "
+               "JOIN clinical.patients p ON p.id = m.id ORDER BY m.ord",
+    /* The same, the last word typed starting the given name: a range of the
+     * index patients_given_name (schema/009); $5 is that word. */
+    [Q_NAME_GIVEN] = "SELECT " PATIENT_COLS ", m.total FROM clinical.patient_given_search($1, $5, $2::int, $3::int, "
+                     "$4::int) m JOIN clinical.patients p ON p.id = m.id ORDER BY m.ord",
     [Q_CCCD] = "SELECT " PATIENT_COLS ", count(*) OVER () FROM clinical.patients p WHERE merged_into IS NULL "
-               "AND cccd = $1 ORDER BY p.id LIMIT $2 OFFSET $3",
+               "AND cccd = $1 AND $4::int > 0 ORDER BY p.id LIMIT $2 OFFSET $3",
     [Q_CARD] = "SELECT " PATIENT_COLS ", count(*) OVER () FROM clinical.patients p WHERE merged_into IS NULL "
-               "AND card_number = $1 ORDER BY p.id LIMIT $2 OFFSET $3",
+               "AND card_number = $1 AND $4::int > 0 ORDER BY p.id LIMIT $2 OFFSET $3",
     [Q_PHONE] = "SELECT " PATIENT_COLS ", count(*) OVER () FROM clinical.patients p WHERE merged_into IS NULL "
-                "AND phone = $1 ORDER BY p.id LIMIT $2 OFFSET $3",
+                "AND phone = $1 AND $4::int > 0 ORDER BY p.id LIMIT $2 OFFSET $3",
     /* A range scan of the index patients_name_prefix, in name order. Not
      * LIKE: under row-level security only leakproof operators may be index
      * conditions, and textlike is not leakproof while ~>=~ and ~<~ are.
      * Folded names are ASCII, so every name starting with $1 sorts below
-     * $1 || chr(127). */
-    [Q_NAME_PREFIX] = "SELECT " PATIENT_COLS ", count(*) OVER () FROM clinical.patients p WHERE merged_into IS NULL "
+     * $1 || chr(127). Ordered with ~<~ (byte order, alphabetical for the
+     * folded ASCII names) so the index gives the order and the scan stops
+     * after the page; with the collation's order it read every match and
+     * sorted them. The count is an index-only scan of the same range. */
+    [Q_NAME_PREFIX] = "SELECT " PATIENT_COLS ", (SELECT count(*) FROM (SELECT 1 FROM clinical.patients c "
+                      "  WHERE c.merged_into IS NULL AND c.name_fold ~>=~ $1 AND c.name_fold ~<~ ($1 || chr(127)) "
+                      "  LIMIT $4) x) "
+                      "FROM clinical.patients p WHERE merged_into IS NULL "
                       "AND name_fold ~>=~ $1 AND name_fold ~<~ ($1 || chr(127)) "
-                      "ORDER BY p.name_fold, p.id LIMIT $2 OFFSET $3",
+                      "ORDER BY p.name_fold USING ~<~, p.id LIMIT $2 OFFSET $3",
 };
-static const char *const kind_names[] = {"all", "name_word", "cccd", "card", "phone", "name"};
+static const char *const kind_names[] = {"all", "name_word", "cccd", "card", "phone", "name", "name_given"};
 
-/* "% <fold>%" with LIKE's pattern characters escaped: the folded text at
- * the start of any word of (' ' || name_fold). */
+/* "% w1% w2%" with LIKE's pattern characters escaped: each word of the
+ * folded query at the start of a word of (' ' || name_fold), in order
+ * ("van an", "nguyen an", "an"). */
 static const char *word_start_pattern(http_req_t *req, const char *fold)
 {
-    char *pat = arena_alloc(req->arena, 2 * strlen(fold) + 4), *o = pat;
+    char *pat = arena_alloc(req->arena, 3 * strlen(fold) + 4), *o = pat;
     *o++ = '%';
     *o++ = ' ';
     for (const char *s = fold; *s; s++) {
+        if (*s == ' ') {
+            *o++ = '%';
+            *o++ = ' ';
+            continue;
+        }
         if (*s == '%' || *s == '_' || *s == '\\')
             *o++ = '\\';
         *o++ = *s;
@@ -518,21 +544,35 @@ static const char *word_start_pattern(http_req_t *req, const char *fold)
     return pat;
 }
 
-/* Runs one search; *total counts every match (a page past the end is
- * counted by a second, one-row query). */
-static PGresult *run_search(db_tx_t *tx, http_req_t *req, enum q_kind kind, const char *key, long long limit,
-                            long long offset, long long *total)
+/* Runs one search; *total counts the matches up to the cap (a page past
+ * the end is counted by a second, one-row query); *capped when there are
+ * more than *total. */
+static PGresult *search_q(db_tx_t *tx, http_req_t *req, enum q_kind kind, const char *key, const char *given,
+                          const char *limit, const char *offset, const char *cap)
 {
-    PGresult *r = db_q(tx, search_sql[kind], key, req_ll(req, limit), req_ll(req, offset));
+    if (kind == Q_NAME_GIVEN)
+        return db_q(tx, search_sql[kind], key, limit, offset, cap, given);
+    return db_q(tx, search_sql[kind], key, limit, offset, cap);
+}
+
+static PGresult *run_search(db_tx_t *tx, http_req_t *req, enum q_kind kind, const char *key, const char *given,
+                            long long limit, long long offset, long long *total, bool *capped)
+{
+    long long cap = offset + limit > COUNT_CAP ? offset + limit : COUNT_CAP;
+    const char *capp = req_ll(req, cap + 1);
+    PGresult *r = search_q(tx, req, kind, key, given, req_ll(req, limit), req_ll(req, offset), capp);
     if (!r)
         return NULL;
     *total = PQntuples(r) ? db_ll(r, 0, PATIENT_NCOLS) : 0;
     if (PQntuples(r) == 0 && offset > 0) {
-        PGresult *c = db_q(tx, search_sql[kind], key, "1", "0");
+        PGresult *c = search_q(tx, req, kind, key, given, "1", "0", capp);
         if (!c)
             return NULL;
         *total = PQntuples(c) ? db_ll(c, 0, PATIENT_NCOLS) : 0;
     }
+    *capped = *total > cap;
+    if (*capped)
+        *total = cap;
     return r;
 }
 
@@ -552,14 +592,25 @@ static void handle_search(http_req_t *req)
     if (req_tx_begin(req, &tx) < 0)
         return;
     long long total = 0;
-    PGresult *r = run_search(&tx, req, kind, key, limit, offset, &total);
+    bool capped = false;
+    PGresult *r = run_search(&tx, req, kind, key, NULL, limit, offset, &total, &capped);
     /* Names are typed family name first, so the start of the full name is
      * tried first (a btree range, fast at any size); only when nothing
-     * starts so, any word start ("van an", "an"): the trigram index. */
+     * starts so, any word start, words in order ("van an", "nguyen an",
+     * "an"): first among the names whose given name (last word) starts with
+     * the last word typed (a btree range), and only when none matches so,
+     * anywhere (the trigram index): clinical.patient_given_search and
+     * patient_name_search (schema/009). */
     if (r && kind == Q_NAME_PREFIX && total == 0) {
-        kind = Q_NAME;
+        const char *last = strrchr(key, ' ');
+        const char *given = last ? last + 1 : key;
+        kind = Q_NAME_GIVEN;
         key = word_start_pattern(req, key);
-        r = run_search(&tx, req, kind, key, limit, offset, &total);
+        r = run_search(&tx, req, kind, key, given, limit, offset, &total, &capped);
+        if (r && total == 0) {
+            kind = Q_NAME;
+            r = run_search(&tx, req, kind, key, NULL, limit, offset, &total, &capped);
+        }
     }
     if (!r) {
         req_tx_fail(req, &tx);
@@ -571,10 +622,12 @@ static void handle_search(http_req_t *req)
         json_array_append_new(items, patient_json(r, i));
     /* One event per search, not one per row: the kind and counts, never the text. */
     audit_record(&tx, req, "search", "patient", NULL, n == 1 ? db_ll(r, 0, 0) : 0, "ok",
-                 arena_printf(req->arena, "kind=%s returned=%d total=%lld", kind_names[kind], n, total));
+                 arena_printf(req->arena, "kind=%s returned=%d total=%lld%s", kind_names[kind], n, total,
+                              capped ? "+" : ""));
     json_t *j = json_object();
     json_object_set_new(j, "items", items);
     json_object_set_new(j, "total", json_integer(total));
+    json_object_set_new(j, "total_capped", json_boolean(capped));
     json_object_set_new(j, "limit", json_integer(limit));
     json_object_set_new(j, "offset", json_integer(offset));
     if (req_tx_commit(req, &tx) < 0) {
