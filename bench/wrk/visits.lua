@@ -5,7 +5,7 @@
 --   post_patch  the same, then PATCH /api/v1/visits/{id} (If-Match from the reply) with vitals,
 --               a primary ICD-10 diagnosis and a note: a visit recorded with its content
 -- Usage: wrk -s bench/wrk/visits.lua URL -- FILE MODE
-local lines, i, mode, tid, seq = {}, 0, "post", 0, 0
+local lines, i, mode, seq = {}, 0, "post", 0   -- tid: set per thread by setup()
 local pending = {}       -- PATCHes waiting for a connection: {auth, id, etag}
 local by_facility = {}   -- facility code -> a doctor's bearer token there
 local counter = 0
@@ -25,6 +25,7 @@ function init(args)
     end
   end
   mode = args[2] or "post"
+  tid = tid or 1
   i = (tid * 7919) % #lines
 end
 
