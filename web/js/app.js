@@ -7,11 +7,13 @@ import { workspaceView } from './views/workspace.js';
 import * as clinic from './views/clinic.js';
 import * as commune from './views/commune.js';
 import { recordView } from './views/record.js';
+import * as pharmacy from './views/pharmacy.js';
 import { dashboardView } from './views/dashboard.js';
 import { loadAdminUnits, resetAdminUnits } from './views/common.js';
 
 const CLINICAL = ['doctor', 'nurse'];
 const COMMUNE = ['commune_worker'];
+const PHARMACY = ['pharmacist'];
 
 const routes = [
   { path: '/login', view: loginView, public: true },
@@ -24,6 +26,8 @@ const routes = [
   { path: '/households', view: commune.listView, roles: COMMUNE, nav: 'households' },
   { path: '/households/new', view: commune.newHouseholdView, roles: COMMUNE, nav: 'new-household' },
   { path: '/households/:id', view: commune.householdView, roles: COMMUNE, nav: 'households' },
+  { path: '/dispense', view: pharmacy.dispenseView, roles: PHARMACY, nav: 'dispense' },
+  { path: '/stock', view: pharmacy.stockView, roles: PHARMACY, nav: 'stock' },
   { path: '/dashboard', view: dashboardView, roles: ['health_department', 'admin'], nav: 'dashboard' },
 ];
 
@@ -31,6 +35,7 @@ const NAV = {
   doctor: [['/', 'nav.home', 'home'], ['/patients', 'nav.patients', 'patients'], ['/patients/new', 'nav.reception', 'reception']],
   nurse: [['/', 'nav.home', 'home'], ['/patients', 'nav.patients', 'patients'], ['/patients/new', 'nav.reception', 'reception']],
   commune_worker: [['/', 'nav.home', 'home'], ['/households', 'nav.households', 'households'], ['/households/new', 'nav.new_household', 'new-household']],
+  pharmacist: [['/', 'nav.home', 'home'], ['/dispense', 'nav.dispense', 'dispense'], ['/stock', 'nav.stock', 'stock']],
   health_department: [['/', 'nav.home', 'home'], ['/dashboard', 'nav.dashboard', 'dashboard']],
 };
 

@@ -9,6 +9,7 @@ import {
 } from './common.js';
 import { personFieldset, personBody, duplicatesPanel } from './person.js';
 import { icd10Picker } from './icd10.js';
+import { prescriptionPanel } from './prescription.js';
 
 /* ---- patient search ------------------------------------------------------ */
 
@@ -321,11 +322,28 @@ export async function visitView(main, params, ctx) {
     h('button', { type: 'button', class: 'btn btn-danger', 'data-testid': 'confirm-close' }, t('visit.close_yes')),
     h('button', { type: 'button', class: 'btn btn-ghost' }, t('common.cancel')));
 
+  // The e-prescription lives inside the visit; issuing saves the visit first
+  // (the limits depend on the saved diagnoses).
+  const rx = prescriptionPanel({
+    visit: v, closed, canPrescribe: ctx.user.role === 'doctor',
+    saveVisit: async () => {
+      try { await save(); } catch (err) {
+        errors.show(err);
+        const e2 = new Error('visit not saved');
+        e2.visitSave = true;
+        throw e2;
+      }
+      rx.refreshLimits();
+    },
+  });
   const form = h('form', { class: 'form visit-form', novalidate: true, 'data-testid': 'visit-form' },
-    alert, vitals, notes, diag, services,
+    alert, vitals, notes, diag, services, rx.el,
     closed ? h('p', { class: 'alert alert-info', role: 'status' }, t('visit.closed_readonly'))
       : h('div', { class: 'form-actions sticky-actions' }, saved, confirmBar, closeBtn, saveBtn));
   const errors = new FormErrors(form, alert);
+  // The limits shown depend on the diagnoses: tell the prescription when they change.
+  const dxWatch = new MutationObserver(() => rx.diagnosesChanged(dx.value().map((d) => d.icd10)));
+  dxWatch.observe(dx.el, { childList: true, subtree: true });
 
   function body() {
     const vals = values(form);
@@ -346,7 +364,7 @@ export async function visitView(main, params, ctx) {
   form.addEventListener('submit', async (e) => {
     e.preventDefault();
     saveBtn.disabled = true;
-    try { await save(); } catch (err) { errors.show(err); if (err instanceof ApiError && err.status === 412) showConflict(); }
+    try { await save(); rx.refreshLimits(); } catch (err) { errors.show(err); if (err instanceof ApiError && err.status === 412) showConflict(); }
     saveBtn.disabled = false;
   });
   closeBtn.addEventListener('click', () => { confirmBar.hidden = false; closeBtn.hidden = true; confirmBar.querySelector('.btn-danger').focus(); });
@@ -379,7 +397,7 @@ export async function visitView(main, params, ctx) {
   main.append(head);
   if (p) main.append(patientBanner(p));
   main.append(form);
-  return () => dx.destroy();
+  return () => { dx.destroy(); rx.destroy(); dxWatch.disconnect(); };
 }
 
 function notesText(n) {

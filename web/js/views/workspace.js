@@ -4,6 +4,7 @@ import { h } from '../dom.js';
 import { t } from '../i18n.js';
 import { searchPanel, todayPanel } from './clinic.js';
 import { householdListPanel } from './commune.js';
+import { pharmacistHome } from './pharmacy.js';
 
 export function workspaceView(main, params, ctx) {
   const u = ctx.user;
@@ -23,6 +24,8 @@ export function workspaceView(main, params, ctx) {
     const p = householdListPanel(ctx);
     main.append(p.el);
     cleanup = p.cleanup;
+  } else if (u.role === 'pharmacist') {
+    main.append(pharmacistHome(ctx).el);
   } else {
     main.append(h('section', { class: 'panel empty-state', 'data-testid': 'empty-workspace' },
       h('h2', null, t('workspace.empty_title')),
