@@ -8,12 +8,14 @@ import * as clinic from './views/clinic.js';
 import * as commune from './views/commune.js';
 import { recordView } from './views/record.js';
 import * as pharmacy from './views/pharmacy.js';
+import * as claims from './views/claims.js';
 import { dashboardView } from './views/dashboard.js';
 import { loadAdminUnits, resetAdminUnits } from './views/common.js';
 
 const CLINICAL = ['doctor', 'nurse'];
 const COMMUNE = ['commune_worker'];
 const PHARMACY = ['pharmacist'];
+const CLAIMS = ['claims_officer'];
 
 const routes = [
   { path: '/login', view: loginView, public: true },
@@ -28,6 +30,9 @@ const routes = [
   { path: '/households/:id', view: commune.householdView, roles: COMMUNE, nav: 'households' },
   { path: '/dispense', view: pharmacy.dispenseView, roles: PHARMACY, nav: 'dispense' },
   { path: '/stock', view: pharmacy.stockView, roles: PHARMACY, nav: 'stock' },
+  { path: '/claims', view: claims.overviewView, roles: CLAIMS, nav: 'claims' },
+  { path: '/claims/batches/:id', view: claims.batchView, roles: CLAIMS, nav: 'claims' },
+  { path: '/claims/batches/:id/visits/:vid', view: claims.claimView, roles: CLAIMS, nav: 'claims' },
   { path: '/dashboard', view: dashboardView, roles: ['health_department', 'admin'], nav: 'dashboard' },
 ];
 
@@ -36,6 +41,7 @@ const NAV = {
   nurse: [['/', 'nav.home', 'home'], ['/patients', 'nav.patients', 'patients'], ['/patients/new', 'nav.reception', 'reception']],
   commune_worker: [['/', 'nav.home', 'home'], ['/households', 'nav.households', 'households'], ['/households/new', 'nav.new_household', 'new-household']],
   pharmacist: [['/', 'nav.home', 'home'], ['/dispense', 'nav.dispense', 'dispense'], ['/stock', 'nav.stock', 'stock']],
+  claims_officer: [['/', 'nav.home', 'home'], ['/claims', 'nav.claims', 'claims']],
   health_department: [['/', 'nav.home', 'home'], ['/dashboard', 'nav.dashboard', 'dashboard']],
 };
 

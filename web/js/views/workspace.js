@@ -5,6 +5,7 @@ import { t } from '../i18n.js';
 import { searchPanel, todayPanel } from './clinic.js';
 import { householdListPanel } from './commune.js';
 import { pharmacistHome } from './pharmacy.js';
+import { claimsHome } from './claims.js';
 
 export function workspaceView(main, params, ctx) {
   const u = ctx.user;
@@ -26,6 +27,8 @@ export function workspaceView(main, params, ctx) {
     cleanup = p.cleanup;
   } else if (u.role === 'pharmacist') {
     main.append(pharmacistHome(ctx).el);
+  } else if (u.role === 'claims_officer') {
+    main.append(claimsHome(ctx).el);
   } else {
     main.append(h('section', { class: 'panel empty-state', 'data-testid': 'empty-workspace' },
       h('h2', null, t('workspace.empty_title')),
