@@ -4,7 +4,8 @@
 // dispenses part, then the rest, and sees the lots used and the remaining
 // quantities; the database agrees at each step. (b) An over-limit narcotic
 // prescription is marked as you type and refused by the server with the
-// reason next to the days field; nothing is stored. (c) Cancel and replace.
+// reason next to the days field; nothing is stored. (c) The portal's refusal
+// with its reasons, then cancel and replace.
 // (d) The stock screen: lots, near-expiry/expired list, a receipt.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
@@ -191,6 +192,18 @@ test('a doctor prescribes in a visit; a pharmacist dispenses part, then the rest
   'dispensed|T0001:15/15,T0007:20/20');
   assert.equal(server.sql(`SELECT count(*) FROM pharmacy.dispensings d JOIN pharmacy.prescriptions p ON p.id = d.prescription_id WHERE p.code = '${code}'`), '2');
 
+  // Each dispensing went to the national pharmacy portal: the history says so once it is delivered
+  for (let i = 0; ; i++) {
+    if (server.sql(`SELECT count(*) FROM core.outbox o JOIN pharmacy.dispensings d ON d.invoice_code = o.dedupe_key
+      JOIN pharmacy.prescriptions p ON p.id = d.prescription_id WHERE o.target = 'pharmacy-portal' AND o.state = 'acknowledged' AND p.code = '${code}'`) === '2') break;
+    assert.ok(i < 100, 'dispensings delivered to the pharmacy portal');
+    await new Promise((r) => setTimeout(r, 200));
+  }
+  await ph.reload();
+  await ph.getByTestId('disp-history').waitFor();
+  await ph.locator('[data-testid="invoice-portal"][data-state="acknowledged"]').nth(1).waitFor();
+  assert.match(await ph.getByTestId('invoice-portal').first().innerText(), /Cổng đã nhận/);
+
   // The doctor's visit shows what was dispensed
   await doc.reload();
   const card2 = doc.getByTestId('rx-card').filter({ hasText: code });
@@ -248,6 +261,8 @@ test('a prescription is cancelled and replaced, never edited; the English screen
   await login(doc, 'bs.an');
   await doc.goto(`/visits/${vid}`);
   await diagnose(doc, 'I10', 'I10');
+  // The national portal will refuse the next prescription (its own check of the diagnosis)
+  await fetch(`${sim.url}/_sim/control`, { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify({ reject_next: 1 }) });
   const met = await addDrug(doc, 'amlodipin', 'T0033');
   // Hypertension is a listed chronic disease: 90 days for a C prescription,
   // once the diagnosis is saved (the limits follow the saved diagnoses)
@@ -262,6 +277,13 @@ test('a prescription is cancelled and replaced, never edited; the English screen
   await met.getByTestId('rx-days').fill('30');
   await doc.getByTestId('issue-rx').click();
   const first = (await doc.getByTestId('rx-code').first().innerText()).trim();
+  // The portal's refusal and its reasons are shown on the prescription
+  const firstCard = doc.getByTestId('rx-card').filter({ hasText: first });
+  await firstCard.locator('[data-testid="portal-state"][data-state="error"]').waitFor({ timeout: 20000 });
+  assert.match(await firstCard.getByTestId('portal-errors').innerText(), /CHAN_DOAN_KHONG_HOP_LE chan_doan: Chẩn đoán không phù hợp/);
+  assert.match(await firstCard.getByTestId('portal-state').innerText(), /Cổng từ chối/);
+  assert.equal(server.sql(`SELECT state FROM core.outbox WHERE target = 'prescription-portal' AND dedupe_key = '${first}'`), 'error');
+  await shot(doc, 'pharmacy-8a-portal-refused');
 
   // Replace: the form is filled from the old one; the new one links to it
   await doc.getByTestId('rx-card').filter({ hasText: first }).getByTestId('replace-rx').click();
@@ -276,6 +298,8 @@ test('a prescription is cancelled and replaced, never edited; the English screen
   await doc.getByTestId('rx-card').filter({ hasText: first }).locator('[data-testid="rx-state"][data-state="cancelled"]').waitFor();
   assert.equal(server.sql(`SELECT state || '|' || replaces_code FROM pharmacy.prescriptions WHERE code = '${second}'`), `active|${first}`);
   assert.equal(server.sql(`SELECT days FROM pharmacy.prescription_items i JOIN pharmacy.prescriptions p ON p.id = i.prescription_id WHERE p.code = '${second}'`), '60');
+  // The replacement reaches the portal
+  await doc.getByTestId('rx-card').filter({ hasText: `Thay thế đơn ${first}` }).locator('[data-testid="portal-state"][data-state="acknowledged"]').waitFor({ timeout: 20000 });
 
   // Cancel the replacement with a reason
   const card = doc.getByTestId('rx-card').filter({ hasText: second }).first();

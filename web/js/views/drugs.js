@@ -33,6 +33,14 @@ export function portalState(p) {
         e.field ? h('span', { class: 'mono muted' }, e.field, ': ') : null, e.message || ''))) : null);
 }
 
+// The same state as a single badge (tables); the portal's reasons in its title.
+export function portalBadge(p) {
+  const state = (p && p.state) || 'none';
+  const cls = { queued: 'badge-warn', sent: 'badge-open', acknowledged: 'badge-ok', error: 'badge-danger' }[state] || '';
+  const why = state === 'error' ? ((p.errors || []).map((e) => [e.code, e.message].filter(Boolean).join(' ')).join('; ') || p.last_error || '') : '';
+  return h('span', { class: ['badge', cls], title: why || null }, t('portal.state.' + state), why ? ` — ${why}` : '');
+}
+
 export function drugLabel(d) {
   return [d.name || d.drug_name || d.drug_code, d.strength && !(d.name || '').includes(d.strength) ? d.strength : null].filter(Boolean).join(' ');
 }

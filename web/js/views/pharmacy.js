@@ -7,7 +7,7 @@ import { get, post, qs, newIdempotencyKey, ApiError } from '../api.js';
 import { t, fmtDate, fmtDateTime } from '../i18n.js';
 import { field, alertBox, showAlert, errorTitle } from '../forms.js';
 import { loading, sexLabel } from './common.js';
-import { typeBadge, rxStateBadge, portalState, drugPicker, lotText } from './drugs.js';
+import { typeBadge, rxStateBadge, portalState, portalBadge, drugPicker, lotText } from './drugs.js';
 
 const CODE_RE = /^[0-9A-Za-z]{5}[0-9a-z]{7}-[NHCTnhct]$/;
 
@@ -209,17 +209,34 @@ function prescriptionView(rx, { notice, reload }) {
     h('ul', null, (notice.lines || []).map((l) => h('li', { 'data-testid': 'disp-line' },
       `${nameOf(rx, l.drug_code)}: `, lotText(l))))) : null;
 
+  // Each dispensing is an invoice pushed to the national pharmacy portal.
+  const portalCells = new Map();
   const history = (rx.dispensings || []).length ? h('section', { class: 'panel', 'data-testid': 'disp-history' },
     h('h2', null, t('disp.history')),
     h('table', { class: 'table table-compact' },
-      h('thead', null, h('tr', null, [t('disp.invoice'), t('disp.when'), t('rx.drug'), t('stock.lot'), t('stock.expiry'), t('rx.quantity')].map((x) => h('th', { scope: 'col' }, x)))),
-      h('tbody', null, rx.dispensings.flatMap((d) => (d.lines || []).map((l, i) => h('tr', null,
-        h('td', { class: 'mono' }, i === 0 ? d.invoice_code : ''),
-        h('td', null, i === 0 ? fmtDateTime(d.dispensed_at) : ''),
-        h('td', null, nameOf(rx, l.drug_code)),
-        h('td', { class: 'mono' }, l.lot),
-        h('td', null, fmtDate(l.expiry)),
-        h('td', { class: 'num' }, String(l.quantity)))))))) : null;
+      h('thead', null, h('tr', null, [t('disp.invoice'), t('disp.when'), t('rx.drug'), t('stock.lot'), t('stock.expiry'), t('rx.quantity'), t('disp.pharmacy_portal')].map((x) => h('th', { scope: 'col' }, x)))),
+      h('tbody', null, rx.dispensings.flatMap((d) => (d.lines || []).map((l, i) => {
+        const pc = i === 0 ? h('td', { rowspan: String((d.lines || []).length), 'data-testid': 'invoice-portal', dataset: { invoice: d.invoice_code } }) : null;
+        if (pc) portalCells.set(d.invoice_code, pc);
+        return h('tr', null,
+          h('td', { class: 'mono' }, i === 0 ? d.invoice_code : ''),
+          h('td', null, i === 0 ? fmtDateTime(d.dispensed_at) : ''),
+          h('td', null, nameOf(rx, l.drug_code)),
+          h('td', { class: 'mono' }, l.lot),
+          h('td', null, fmtDate(l.expiry)),
+          h('td', { class: 'num' }, String(l.quantity)), pc);
+      }))))) : null;
+  if (portalCells.size) {
+    (async () => {
+      try {
+        const r = (await get('/outbox' + qs({ target: 'pharmacy-portal', limit: 200 }))).data;
+        for (const row of r.items || []) {
+          const cell = portalCells.get(row.key);
+          if (cell) { clear(cell); cell.dataset.state = row.state; cell.append(portalBadge(row)); }
+        }
+      } catch { /* the delivery state is a convenience here */ }
+    })();
+  }
 
   const closedNote = !open ? h('p', { class: 'alert alert-info', role: 'status', 'data-testid': 'rx-closed' }, t('disp.closed.' + rx.state)) : null;
   return h('div', null, done, head, facts.children.length ? facts : null,

@@ -296,6 +296,7 @@ export function prescriptionPanel({ visit, closed, canPrescribe, saveVisit }) {
         e.target.disabled = true;
         try {
           await post(`/prescriptions/${encodeURIComponent(rx.code)}/cancel`, reason.value.trim() ? { reason: reason.value.trim() } : {});
+          alert.hidden = true;
           showAlert(listAlert, 'info', t('rx.cancelled', { code: rx.code }));
           await loadList();
         } catch (err) {
