@@ -85,18 +85,20 @@ char *rx_canonical(const struct rx_doc *d, size_t *len);
 int rx_key_generate(char **private_pem, char **public_pem);
 /* Base64 signature of msg (malloc'd), or NULL. */
 char *rx_sign(const char *private_pem, const unsigned char *msg, size_t len);
+char *rx_sign_pkey(EVP_PKEY *key, const unsigned char *msg, size_t len);
 bool rx_verify(const char *public_pem, const unsigned char *msg, size_t len, const char *sig_b64);
 
-/* The facility's private key (PEM, malloc'd), made and stored on first use
- * through an owner connection; cached per process. With owner NULL only the
- * cache is asked. NULL on error. */
-char *rx_facility_private_key(PGconn *owner, long long facility_id, char *err, size_t errlen);
+/* The facility's private key (a reference the caller frees with
+ * EVP_PKEY_free), made and stored on first use through an owner connection,
+ * cached parsed per process. With owner NULL only the cache is asked. NULL
+ * on error. */
+EVP_PKEY *rx_facility_key(PGconn *owner, long long facility_id, char *err, size_t errlen);
 /* Builds the canonical form of prescription `id` from the database rows
  * (any connection that can read them). malloc'd; NULL if absent. */
 char *rx_canonical_from_db(PGconn *c, long long id, size_t *len, char *err, size_t errlen);
 /* Signs prescription `id` in the transaction on `c` with the facility's
- * private key: stores the signature. 0 or -1. */
-int rx_sign_stored(PGconn *c, const char *private_pem, long long id, char *err, size_t errlen);
+ * key and stores the signature; returns it (malloc'd) or NULL. */
+char *rx_sign_stored(PGconn *c, EVP_PKEY *key, long long id, char *err, size_t errlen);
 
 /* ---- the server side ----------------------------------------------------- */
 

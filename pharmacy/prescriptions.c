@@ -380,26 +380,37 @@ static bool check_items(http_req_t *req, db_tx_t *tx, struct rx_in *in, const st
 {
     const char *why;
     int max_days = rx_max_days(in->type, &vc->rules, &why);
+    /* One catalogue read for all items (the codes passed as a JSON array). */
+    json_t *codes = json_array();
+    for (int i = 0; i < in->nitems; i++)
+        json_array_append_new(codes, json_string(in->items[i].drug_code));
+    char *cj = json_dumps(codes, JSON_COMPACT);
+    json_decref(codes);
+    arena_defer(req->arena, free, cj);
+    PGresult *r = db_q(tx,
+                       "SELECT code, name, ingredient, ingredient_code, strength, unit, rx_class, valid"
+                       " FROM catalog.drugs WHERE code IN (SELECT jsonb_array_elements_text($1::jsonb))",
+                       cj);
+    if (!r)
+        return false;
     for (int i = 0; i < in->nitems; i++) {
         struct rx_item_in *it = &in->items[i];
-        PGresult *r = db_q(tx,
-                           "SELECT name, ingredient, ingredient_code, strength, unit, rx_class, valid"
-                           " FROM catalog.drugs WHERE code = $1",
-                           it->drug_code);
-        if (!r)
-            return false;
+        int row = -1;
+        for (int k = 0; k < PQntuples(r); k++)
+            if (!strcmp(db_val(r, k, 0), it->drug_code))
+                row = k;
         char f[64];
 #define FIELD(name) (snprintf(f, sizeof f, "items[%d].%s", i, name), arena_strdup(req->arena, f))
-        if (PQntuples(r) == 0 || strcmp(db_val(r, 0, 6), "t") != 0) {
+        if (row < 0 || strcmp(db_val(r, row, 7), "t") != 0) {
             verr_add(v, FIELD("drug_code"), http_t(req, "Không có trong danh mục thuốc", "not in the drug catalogue"));
             continue;
         }
-        it->name = db_val(r, 0, 0);
-        it->ingredient = db_val(r, 0, 1);
-        it->ingredient_code = db_val(r, 0, 2);
-        it->strength = db_val(r, 0, 3);
-        it->drug_unit = db_val(r, 0, 4);
-        it->rx_class = db_val(r, 0, 5);
+        it->name = db_val(r, row, 1);
+        it->ingredient = db_val(r, row, 2);
+        it->ingredient_code = db_val(r, row, 3);
+        it->strength = db_val(r, row, 4);
+        it->drug_unit = db_val(r, row, 5);
+        it->rx_class = db_val(r, row, 6);
         char want = rx_class_type(rx_class_parse(it->rx_class));
         if (want != in->type) {
             verr_add(v, FIELD("drug_code"),
@@ -528,26 +539,27 @@ static char *portal_payload(http_req_t *req, const struct rx_in *in, const struc
 }
 
 /* The facility key, from the process cache or (first use) through the
- * owner pool. malloc'd. */
-static char *facility_key(http_req_t *req)
+ * owner pool. Free with EVP_PKEY_free. */
+static EVP_PKEY *facility_key(http_req_t *req)
 {
     char err[256];
-    char *k = rx_facility_private_key(NULL, req->user->facility_id, err, sizeof err);
+    EVP_PKEY *k = rx_facility_key(NULL, req->user->facility_id, err, sizeof err);
     if (k)
         return k;
     PGconn *c = db_pool_acquire(req->app->sysdb, 5000);
     if (!c)
         return NULL;
-    k = rx_facility_private_key(c, req->user->facility_id, err, sizeof err);
+    k = rx_facility_key(c, req->user->facility_id, err, sizeof err);
     db_pool_release(req->app->sysdb, c);
     if (!k)
         log_error("facility key: %s", err);
     return k;
 }
 
-static bool insert_rx(http_req_t *req, db_tx_t *tx, const struct rx_in *in, const struct visit_ctx *vc,
-                      long long visit_id, const char *code, const char **id, const char **issued_local,
-                      const char **from, const char **to)
+/* 1 inserted, 0 the code exists already (draw another), -1 error. */
+static int insert_rx(http_req_t *req, db_tx_t *tx, const struct rx_in *in, const struct visit_ctx *vc,
+                     long long visit_id, const char *code, const char **id, const char **issued_local,
+                     const char **from, const char **to)
 {
     int max_days = 0;
     for (int i = 0; i < in->nitems; i++)
@@ -560,7 +572,7 @@ static bool insert_rx(http_req_t *req, db_tx_t *tx, const struct rx_in *in, cons
                        " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12::numeric, $13::jsonb, $14, $15,"
                        " current_setting('his.user_id')::bigint, $16,"
                        " (now() AT TIME ZONE '" RX_TZ "')::date + $17::int, $18)"
-                       " RETURNING id, to_char(issued_at AT TIME ZONE '" RX_TZ "', 'YYYY-MM-DD HH24:MI:SS'),"
+                       " ON CONFLICT (facility_id, code) DO NOTHING RETURNING id, to_char(issued_at AT TIME ZONE '" RX_TZ "', 'YYYY-MM-DD HH24:MI:SS'),"
                        " to_char(issued_at AT TIME ZONE '" RX_TZ "', 'DD/MM/YYYY'),"
                        " to_char((issued_at AT TIME ZONE '" RX_TZ "')::date + $19::int - 1, 'DD/MM/YYYY')",
                        code, arena_printf(req->arena, "%c", in->type), req->user->facility_code,
@@ -569,7 +581,9 @@ static bool insert_rx(http_req_t *req, db_tx_t *tx, const struct rx_in *in, cons
                        in->advice, vc->doctor_name, arena_printf(req->arena, "%d", RX_VALID_DAYS), in->replaces,
                        arena_printf(req->arena, "%d", max_days));
     if (!r)
-        return false;
+        return -1;
+    if (PQntuples(r) == 0)
+        return 0;
     *id = db_val(r, 0, 0);
     *issued_local = db_val(r, 0, 1);
     *from = db_val(r, 0, 2);
@@ -581,25 +595,9 @@ static bool insert_rx(http_req_t *req, db_tx_t *tx, const struct rx_in *in, cons
                   " dosage, days) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
                   *id, arena_printf(req->arena, "%d", i), it->drug_code, it->name, req_ll(req, it->quantity),
                   it->drug_unit, it->dosage, req_ll(req, it->days)))
-            return false;
+            return -1;
     }
-    return true;
-}
-
-/* A fresh random code not used by this facility yet (a clash has odds of
- * one in 36^7 per issued prescription; checked anyway). */
-static bool new_code(http_req_t *req, db_tx_t *tx, char type, char code[RX_CODE_LEN + 1])
-{
-    for (int tries = 0; tries < 5; tries++) {
-        if (rx_code_generate(req->user->facility_code, type, code) < 0)
-            return false;
-        PGresult *r = db_q(tx, "SELECT 1 FROM pharmacy.prescriptions WHERE code = $1", code);
-        if (!r)
-            return false;
-        if (PQntuples(r) == 0)
-            return true;
-    }
-    return false;
+    return 1;
 }
 
 static void handle_issue(http_req_t *req)
@@ -653,30 +651,33 @@ static void handle_issue(http_req_t *req)
         return;
     }
     verr_free(&v);
+    /* A fresh random code: a clash with one of this facility's codes has
+     * odds of 1 in 36^7 per prescription, and then another is drawn. */
     char code[RX_CODE_LEN + 1];
-    if (!new_code(req, &tx, in->type, code)) {
+    const char *id = NULL, *issued_local, *from, *to;
+    int ins = 0;
+    for (int tries = 0; tries < 5 && ins == 0; tries++) {
+        if (rx_code_generate(req->user->facility_code, in->type, code) < 0)
+            break;
+        ins = insert_rx(req, &tx, in, &vc, visit_id, code, &id, &issued_local, &from, &to);
+    }
+    if (ins != 1) {
         req_tx_fail(req, &tx);
         return;
     }
     if (in->replaces && !replace_old(req, &tx, in->replaces, code, vc.patient_id))
         return;
-    const char *id, *issued_local, *from, *to;
-    if (!insert_rx(req, &tx, in, &vc, visit_id, code, &id, &issued_local, &from, &to)) {
-        req_tx_fail(req, &tx);
-        return;
-    }
-    char *key = facility_key(req);
+    EVP_PKEY *key = facility_key(req);
     char err[256] = "";
-    if (!key || rx_sign_stored(tx.conn, key, strtoll(id, NULL, 10), err, sizeof err) < 0) {
-        free(key);
+    char *sig = key ? rx_sign_stored(tx.conn, key, strtoll(id, NULL, 10), err, sizeof err) : NULL;
+    EVP_PKEY_free(key);
+    if (!sig) {
         log_error("prescription signing failed: %s", err);
         db_tx_rollback(&tx);
         http_problem(req, 500, NULL, http_t(req, "Không ký được đơn thuốc", "the prescription could not be signed"));
         return;
     }
-    free(key);
-    PGresult *sr = db_q(&tx, "SELECT signature FROM pharmacy.prescriptions WHERE id = $1", id);
-    const char *sig = sr ? db_val(sr, 0, 0) : NULL;
+    arena_defer(req->arena, free, sig);
     char *payload = portal_payload(req, in, &vc, code, issued_local, from, to, sig);
     if (outbox_enqueue(&tx, "prescription-portal", "gui-don-thuoc", code, NULL, payload) < 0) {
         req_tx_fail(req, &tx);

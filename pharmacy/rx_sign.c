@@ -113,13 +113,8 @@ int rx_key_generate(char **private_pem, char **public_pem)
     return 0;
 }
 
-char *rx_sign(const char *private_pem, const unsigned char *msg, size_t len)
+char *rx_sign_pkey(EVP_PKEY *k, const unsigned char *msg, size_t len)
 {
-    BIO *bio = BIO_new_mem_buf(private_pem, -1);
-    EVP_PKEY *k = PEM_read_bio_PrivateKey(bio, NULL, NULL, NULL);
-    BIO_free(bio);
-    if (!k)
-        return NULL;
     unsigned char sig[64];
     size_t siglen = sizeof sig;
     EVP_MD_CTX *ctx = EVP_MD_CTX_new();
@@ -129,6 +124,23 @@ char *rx_sign(const char *private_pem, const unsigned char *msg, size_t len)
         EVP_EncodeBlock((unsigned char *)out, sig, (int)siglen);
     }
     EVP_MD_CTX_free(ctx);
+    return out;
+}
+
+static EVP_PKEY *parse_private(const char *pem)
+{
+    BIO *bio = BIO_new_mem_buf(pem, -1);
+    EVP_PKEY *k = PEM_read_bio_PrivateKey(bio, NULL, NULL, NULL);
+    BIO_free(bio);
+    return k;
+}
+
+char *rx_sign(const char *private_pem, const unsigned char *msg, size_t len)
+{
+    EVP_PKEY *k = parse_private(private_pem);
+    if (!k)
+        return NULL;
+    char *out = rx_sign_pkey(k, msg, len);
     EVP_PKEY_free(k);
     return out;
 }
@@ -155,39 +167,41 @@ bool rx_verify(const char *public_pem, const unsigned char *msg, size_t len, con
 
 /* ---- facility keys -------------------------------------------------------------- */
 
+/* Parsed keys are cached: decoding the PEM costs about 1.7 ms with
+ * OpenSSL 3's decoders, an Ed25519 signature about 50 us. */
 #define KEY_CACHE 64
 static struct {
     long long facility_id;
-    char *pem;
+    EVP_PKEY *key;
 } key_cache[KEY_CACHE];
 static int key_cache_n;
 static pthread_mutex_t key_mu = PTHREAD_MUTEX_INITIALIZER;
 
-static char *cached_key(long long facility_id)
+static EVP_PKEY *cached_key(long long facility_id)
 {
-    char *out = NULL;
+    EVP_PKEY *out = NULL;
     pthread_mutex_lock(&key_mu);
     for (int i = 0; i < key_cache_n; i++)
-        if (key_cache[i].facility_id == facility_id)
-            out = strdup(key_cache[i].pem);
+        if (key_cache[i].facility_id == facility_id && EVP_PKEY_up_ref(key_cache[i].key) == 1)
+            out = key_cache[i].key;
     pthread_mutex_unlock(&key_mu);
     return out;
 }
 
-static void cache_key(long long facility_id, const char *pem)
+static void cache_key(long long facility_id, EVP_PKEY *k)
 {
     pthread_mutex_lock(&key_mu);
-    if (key_cache_n < KEY_CACHE) {
+    if (key_cache_n < KEY_CACHE && EVP_PKEY_up_ref(k) == 1) {
         key_cache[key_cache_n].facility_id = facility_id;
-        key_cache[key_cache_n].pem = strdup(pem);
+        key_cache[key_cache_n].key = k;
         key_cache_n++;
     }
     pthread_mutex_unlock(&key_mu);
 }
 
-char *rx_facility_private_key(PGconn *owner, long long facility_id, char *err, size_t errlen)
+EVP_PKEY *rx_facility_key(PGconn *owner, long long facility_id, char *err, size_t errlen)
 {
-    char *k = cached_key(facility_id);
+    EVP_PKEY *k = cached_key(facility_id);
     if (k || !owner)
         return k;
     char fid[24];
@@ -214,8 +228,12 @@ char *rx_facility_private_key(PGconn *owner, long long facility_id, char *err, s
         PQclear(r);
         return NULL;
     }
-    k = strdup(PQgetvalue(r, 0, 0));
+    k = parse_private(PQgetvalue(r, 0, 0));
     PQclear(r);
+    if (!k) {
+        snprintf(err, errlen, "the stored facility key does not parse");
+        return NULL;
+    }
     cache_key(facility_id, k);
     return k;
 }
@@ -273,27 +291,28 @@ char *rx_canonical_from_db(PGconn *c, long long id, size_t *len, char *err, size
     return out;
 }
 
-int rx_sign_stored(PGconn *c, const char *private_pem, long long id, char *err, size_t errlen)
+char *rx_sign_stored(PGconn *c, EVP_PKEY *key, long long id, char *err, size_t errlen)
 {
     size_t len;
     char *canon = rx_canonical_from_db(c, id, &len, err, errlen);
     if (!canon)
-        return -1;
-    char *sig = rx_sign(private_pem, (const unsigned char *)canon, len);
+        return NULL;
+    char *sig = rx_sign_pkey(key, (const unsigned char *)canon, len);
     free(canon);
     if (!sig) {
         snprintf(err, errlen, "signing failed");
-        return -1;
+        return NULL;
     }
     char sid[24];
     snprintf(sid, sizeof sid, "%lld", id);
     const char *p[2] = {sid, sig};
     PGresult *r = PQexecParams(c, "UPDATE pharmacy.prescriptions SET signature = $2 WHERE id = $1", 2, NULL, p, NULL,
                                NULL, 0);
-    int rc = PQresultStatus(r) == PGRES_COMMAND_OK ? 0 : -1;
-    if (rc < 0)
+    if (PQresultStatus(r) != PGRES_COMMAND_OK) {
         snprintf(err, errlen, "%s", PQresultErrorMessage(r));
+        free(sig);
+        sig = NULL;
+    }
     PQclear(r);
-    free(sig);
-    return rc;
+    return sig;
 }
