@@ -356,6 +356,11 @@ void outbox_kick(void)
 
 int outbox_workers_start(struct app *app, int nworkers)
 {
+    /* HIS_OUTBOX_WORKERS: more workers for a slow remote (each delivers one
+     * message at a time). */
+    const char *nw = getenv("HIS_OUTBOX_WORKERS");
+    if (nw && atoi(nw) > 0)
+        nworkers = atoi(nw);
     if (nworkers < 1)
         nworkers = 1;
     if (nworkers > OUTBOX_MAX_WORKERS)
