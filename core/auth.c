@@ -66,6 +66,193 @@ long long auth_user_id_for_log(const struct auth_user *u)
     return u ? u->id : 0;
 }
 
+const char *auth_password_problem(const char *password, bool en)
+{
+    size_t chars = 0;
+    bool upper = false, lower = false, digit = false, symbol = false;
+    for (const unsigned char *p = (const unsigned char *)password; *p; p++) {
+        if ((*p & 0xC0) != 0x80)
+            chars++;
+        if (*p >= 'A' && *p <= 'Z')
+            upper = true;
+        else if (*p >= 'a' && *p <= 'z')
+            lower = true;
+        else if (*p >= '0' && *p <= '9')
+            digit = true;
+        else if (*p >= 0x20 && *p < 0x7f)
+            symbol = true;
+        else if (*p < 0x20 || *p == 0x7f)
+            return en ? "the password contains a control character" : "Mật khẩu chứa ký tự điều khiển";
+    }
+    if (chars < 8)
+        return en ? "the password must have at least 8 characters" : "Mật khẩu phải có ít nhất 8 ký tự";
+    if (chars > 256)
+        return en ? "the password must have at most 256 characters" : "Mật khẩu dài tối đa 256 ký tự";
+    if (!upper || !lower || !digit || !symbol)
+        return en ? "the password must contain an upper-case letter, a lower-case letter, a digit and a symbol"
+                  : "Mật khẩu phải có chữ hoa, chữ thường, chữ số và ký tự đặc biệt";
+    return NULL;
+}
+
+/* ---- login rate limits -----------------------------------------------------
+ * Sliding window log: each key (account name or client address) keeps the
+ * times of its attempts in the last 60 s, at most `limit` of them. The table
+ * is bounded (RL_MAX_ENTRIES keys); expired keys are swept when it fills up,
+ * and if it is still full the oldest key of the bucket gives way. */
+#define RL_WINDOW 60.0
+#define RL_BUCKETS 4096
+#define RL_MAX_ENTRIES 65536
+
+struct rl_entry {
+    struct rl_entry *next;
+    char *key;
+    int n;         /* attempts kept (<= limit) */
+    int head;      /* index of the oldest */
+    double t[];    /* ring of `limit` times */
+};
+
+struct rl_table {
+    struct rl_entry *b[RL_BUCKETS];
+    int entries;
+    int limit;
+};
+
+static pthread_mutex_t rl_mu = PTHREAD_MUTEX_INITIALIZER;
+static struct rl_table rl_account, rl_address;
+static bool rl_ready;
+
+static int env_limit(const char *name, int def)
+{
+    const char *e = getenv(name);
+    if (!e || !*e)
+        return def;
+    int v = atoi(e);
+    return v < 0 ? 0 : v > 10000 ? 10000 : v;
+}
+
+static unsigned rl_hash(const char *k)
+{
+    unsigned h = 2166136261u;
+    for (; *k; k++)
+        h = (h ^ (unsigned char)*k) * 16777619u;
+    return h % RL_BUCKETS;
+}
+
+/* Drops the times older than the window; true when nothing is left. */
+static bool rl_expire(struct rl_entry *e, int limit, double now)
+{
+    while (e->n > 0 && e->t[e->head] <= now - RL_WINDOW) {
+        e->head = (e->head + 1) % limit;
+        e->n--;
+    }
+    return e->n == 0;
+}
+
+static void rl_sweep(struct rl_table *t, double now)
+{
+    for (int i = 0; i < RL_BUCKETS; i++)
+        for (struct rl_entry **pp = &t->b[i]; *pp;) {
+            struct rl_entry *e = *pp;
+            if (rl_expire(e, t->limit, now)) {
+                *pp = e->next;
+                free(e->key);
+                free(e);
+                t->entries--;
+            } else {
+                pp = &e->next;
+            }
+        }
+}
+
+static struct rl_entry *rl_find(struct rl_table *t, const char *key, bool create, double now)
+{
+    unsigned h = rl_hash(key);
+    for (struct rl_entry *e = t->b[h]; e; e = e->next)
+        if (strcmp(e->key, key) == 0)
+            return e;
+    if (!create)
+        return NULL;
+    if (t->entries >= RL_MAX_ENTRIES)
+        rl_sweep(t, now);
+    if (t->entries >= RL_MAX_ENTRIES && t->b[h]) {
+        /* Still full: the bucket's last key gives way. */
+        struct rl_entry **pp = &t->b[h];
+        while ((*pp)->next)
+            pp = &(*pp)->next;
+        free((*pp)->key);
+        free(*pp);
+        *pp = NULL;
+        t->entries--;
+    }
+    struct rl_entry *e = calloc(1, sizeof(*e) + sizeof(double) * (size_t)t->limit);
+    if (!e)
+        return NULL;
+    e->key = strdup(key);
+    e->next = t->b[h];
+    t->b[h] = e;
+    t->entries++;
+    return e;
+}
+
+/* Seconds until one more attempt fits, 0 if it fits now. */
+static int rl_wait(struct rl_table *t, const char *key, double now)
+{
+    if (t->limit <= 0 || !key)
+        return 0;
+    struct rl_entry *e = rl_find(t, key, false, now);
+    if (!e)
+        return 0;
+    rl_expire(e, t->limit, now);
+    if (e->n < t->limit)
+        return 0;
+    int w = (int)(e->t[e->head] + RL_WINDOW - now + 0.999);
+    return w < 1 ? 1 : w;
+}
+
+static void rl_add(struct rl_table *t, const char *key, double now)
+{
+    if (t->limit <= 0 || !key)
+        return;
+    struct rl_entry *e = rl_find(t, key, true, now);
+    if (!e)
+        return;
+    rl_expire(e, t->limit, now);
+    if (e->n == t->limit) { /* cannot happen after rl_wait == 0; keep the ring sane */
+        e->head = (e->head + 1) % t->limit;
+        e->n--;
+    }
+    e->t[(e->head + e->n) % t->limit] = now;
+    e->n++;
+}
+
+static double mono_now(void);
+
+int auth_login_rate_check(const char *username, const char *address)
+{
+    double now = mono_now();
+    pthread_mutex_lock(&rl_mu);
+    if (!rl_ready) {
+        rl_account.limit = env_limit("HIS_LOGIN_RATE_ACCOUNT", 10);
+        rl_address.limit = env_limit("HIS_LOGIN_RATE_ADDRESS", 30);
+        rl_ready = true;
+    }
+    char acct[72];
+    snprintf(acct, sizeof acct, "%s", username ? username : "");
+    for (char *p = acct; *p; p++)
+        if (*p >= 'A' && *p <= 'Z')
+            *p = (char)(*p - 'A' + 'a');
+    const char *addr = address && *address ? address : NULL;
+    int wa = rl_wait(&rl_account, acct, now);
+    int wb = rl_wait(&rl_address, addr, now);
+    int w = wa > wb ? wa : wb;
+    if (w == 0) {
+        rl_add(&rl_account, acct, now);
+        rl_add(&rl_address, addr, now);
+    }
+    pthread_mutex_unlock(&rl_mu);
+    return w;
+}
+
 int auth_hash_password(const char *password, char *out, size_t outlen)
 {
     unsigned char salt[SALT_LEN], key[KEY_LEN];
@@ -351,7 +538,8 @@ static json_t *user_json(const struct auth_user *u)
 
 static void set_session_cookie(http_req_t *req, const char *token, int max_age)
 {
-    char *c = arena_printf(req->arena, "his_session=%s; Path=/; HttpOnly; SameSite=Strict; Max-Age=%d", token, max_age);
+    char *c = arena_printf(req->arena, "his_session=%s; Path=/; HttpOnly; SameSite=Strict; Max-Age=%d%s", token, max_age,
+                           req->tls ? "; Secure" : "");
     http_add_header(req, "Set-Cookie", c);
 }
 
@@ -369,6 +557,16 @@ static void handle_login(http_req_t *req)
         return;
     }
     verr_free(&v);
+
+    /* Rate limits before any work: per account and per client address. */
+    int wait = auth_login_rate_check(username, http_client_address(req));
+    if (wait > 0) {
+        http_add_header(req, "Retry-After", arena_printf(req->arena, "%d", wait));
+        http_problem(req, 429, NULL,
+                     http_t(req, "Quá nhiều lần đăng nhập; vui lòng thử lại sau",
+                            "too many login attempts; please try again later"));
+        return;
+    }
 
     db_tx_t tx;
     if (db_tx_begin(&tx, req->app->db, req->arena, NULL) < 0) {

@@ -33,6 +33,16 @@ int auth_new_token(char out[64]);
 /* Lower-case hex SHA-256 of a token (64 characters). */
 void auth_token_hash(const char *token, char out[65]);
 bool auth_role_valid(const char *role);
+/* Password rules (after TT 12/2022/TT-BTTTT and the ministry's information-
+ * security guidance): 8-256 characters with an upper-case letter, a
+ * lower-case letter, a digit and a symbol. NULL when acceptable, else the
+ * reason in Vietnamese (vi) or English. */
+const char *auth_password_problem(const char *password, bool english);
+/* Login rate limits, in memory, sliding 60-second window: at most
+ * HIS_LOGIN_RATE_ACCOUNT attempts per account (default 10) and
+ * HIS_LOGIN_RATE_ADDRESS per client address (default 30); 0 turns one off.
+ * Returns 0 and counts the attempt, or the seconds to wait (nothing counted). */
+int auth_login_rate_check(const char *username, const char *address);
 bool auth_level_valid(const char *level);
 
 void auth_register_routes(void);

@@ -29,6 +29,9 @@ static const struct config_option options[CFG__COUNT] = {
     {CFG_CLAIMS_PORTAL_URL, "--claims-portal-url", "HIS_CLAIMS_PORTAL_URL", "claims_portal_url", NULL,
      "social-security assessment portal base URL"},
     {CFG_CONFIG_FILE, "--config", "HIS_CONFIG", NULL, NULL, "config file (key = value lines; default DATA_DIR/his.conf if present)"},
+    {CFG_TLS_CERT, "--tls-cert", "HIS_TLS_CERT", "tls_cert", NULL,
+     "HTTPS: certificate chain PEM file (with --tls-key; TLS 1.2/1.3 only, HSTS, Secure cookies)"},
+    {CFG_TLS_KEY, "--tls-key", "HIS_TLS_KEY", "tls_key", NULL, "HTTPS: private key PEM file of --tls-cert"},
 };
 
 static const struct config_option *find_by_file_key(const char *k, size_t n);

@@ -22,6 +22,8 @@ enum config_key {
     CFG_PHARMACY_PORTAL_URL,
     CFG_CLAIMS_PORTAL_URL,
     CFG_CONFIG_FILE,
+    CFG_TLS_CERT,
+    CFG_TLS_KEY,
     CFG__COUNT
 };
 

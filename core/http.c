@@ -24,7 +24,17 @@ struct http_server {
     char *web_dir;
     struct app *app;
     int port;
+    bool tls;
+    char *tls_cert; /* PEM text, kept while the daemon runs */
+    char *tls_key;
+    size_t tls_key_len;
 };
+
+/* TLS 1.2 and 1.3 only, AEAD ciphers only (GnuTLS priority string). */
+#define HTTP_TLS_PRIORITIES \
+    "NORMAL:-VERS-ALL:+VERS-TLS1.3:+VERS-TLS1.2:-CIPHER-ALL:+AES-256-GCM:+AES-128-GCM:+CHACHA20-POLY1305:%SERVER_PRECEDENCE"
+#define HTTP_HSTS "max-age=31536000"
+
 
 static struct http_route_def routes[MAX_ROUTES];
 static size_t nroutes;
@@ -149,6 +159,20 @@ const char *http_param(http_req_t *req, const char *name)
         if (strcmp(req->param_names[i], name) == 0)
             return req->params[i];
     return NULL;
+}
+
+const char *http_client_address(http_req_t *req)
+{
+    if (!req->conn)
+        return "";
+    const union MHD_ConnectionInfo *ci = MHD_get_connection_info(req->conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+    if (!ci || !ci->client_addr)
+        return "";
+    char host[NI_MAXHOST];
+    socklen_t len = ci->client_addr->sa_family == AF_INET6 ? sizeof(struct sockaddr_in6) : sizeof(struct sockaddr_in);
+    if (getnameinfo(ci->client_addr, len, host, sizeof host, NULL, 0, NI_NUMERICHOST) != 0)
+        return "";
+    return arena_strdup(req->arena, host);
 }
 
 const char *http_t(http_req_t *req, const char *vi, const char *en)
@@ -435,6 +459,7 @@ static enum MHD_Result access_handler(void *cls, struct MHD_Connection *conn, co
         req->app = srv->app;
         req->method = arena_strdup(req->arena, method);
         req->path = arena_strdup(req->arena, url);
+        req->tls = srv->tls;
         new_request_id(req->request_id);
         req->lang = pick_lang(req);
         const char *cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Content-Length");
@@ -635,6 +660,8 @@ static enum MHD_Result send_reply(http_req_t *req)
     MHD_add_response_header(resp, "Content-Security-Policy",
                             "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
                             "connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'");
+    if (req->tls)
+        MHD_add_response_header(resp, "Strict-Transport-Security", HTTP_HSTS);
     if (strncmp(req->path, "/api/", 5) == 0)
         MHD_add_response_header(resp, "Cache-Control", "no-store");
     for (int i = 0; i < req->nheaders; i++)
@@ -663,6 +690,57 @@ static void request_completed(void *cls, struct MHD_Connection *conn, void **con
     arena_free(req->arena);
     free(st);
     *con_cls = NULL;
+}
+
+static void free_server(struct http_server *srv)
+{
+    free(srv->web_dir);
+    free(srv->tls_cert);
+    if (srv->tls_key) {
+        OPENSSL_cleanse(srv->tls_key, srv->tls_key_len);
+        free(srv->tls_key);
+    }
+    free(srv);
+}
+
+static char *read_pem(const char *path, size_t *len, char *err, size_t errlen)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f) {
+        snprintf(err, errlen, "cannot read %s: %s", path, strerror(errno));
+        return NULL;
+    }
+    char *buf = malloc(256 * 1024 + 1);
+    size_t n = fread(buf, 1, 256 * 1024 + 1, f);
+    fclose(f);
+    if (n == 0 || n > 256 * 1024 || !strstr(buf, "-----BEGIN ")) {
+        snprintf(err, errlen, "%s is not a PEM file (or larger than 256 KiB)", path);
+        OPENSSL_cleanse(buf, n);
+        free(buf);
+        return NULL;
+    }
+    buf[n] = '\0';
+    *len = n;
+    return buf;
+}
+
+static int load_tls(struct http_server *srv, const struct http_server_opts *o, char *err, size_t errlen)
+{
+    if (!o->tls_cert_file || !*o->tls_cert_file || !o->tls_key_file || !*o->tls_key_file) {
+        snprintf(err, errlen, "HTTPS needs both --tls-cert and --tls-key");
+        return -1;
+    }
+    if (!MHD_is_feature_supported(MHD_FEATURE_TLS)) {
+        snprintf(err, errlen, "this libmicrohttpd is built without TLS support");
+        return -1;
+    }
+    size_t n;
+    if (!(srv->tls_cert = read_pem(o->tls_cert_file, &n, err, errlen)))
+        return -1;
+    if (!(srv->tls_key = read_pem(o->tls_key_file, &srv->tls_key_len, err, errlen)))
+        return -1;
+    srv->tls = true;
+    return 0;
 }
 
 static int parse_listen(const char *listen, char *host, size_t hostlen, char *port, size_t portlen)
@@ -704,18 +782,37 @@ http_server_t *http_server_start(const struct http_server_opts *o, char *err, si
     unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ERROR_LOG;
     if (ai->ai_family == AF_INET6)
         flags |= MHD_USE_IPv6;
+    if ((o->tls_cert_file && *o->tls_cert_file) || (o->tls_key_file && *o->tls_key_file)) {
+        if (load_tls(srv, o, err, errlen) < 0) {
+            freeaddrinfo(ai);
+            free_server(srv);
+            return NULL;
+        }
+        flags |= MHD_USE_TLS;
+    }
     int threads = o->threads > 0 ? o->threads : 8;
+    /* MHD ignores an option's value when TLS is off, but refuses the HTTPS
+     * options on a plain daemon: pass them only for TLS. */
+    struct MHD_OptionItem tls_opts[] = {
+        {srv->tls ? MHD_OPTION_HTTPS_MEM_CERT : MHD_OPTION_END, 0, srv->tls_cert},
+        {MHD_OPTION_HTTPS_MEM_KEY, 0, srv->tls_key},
+        {MHD_OPTION_HTTPS_PRIORITIES, 0, (void *)HTTP_TLS_PRIORITIES},
+        {MHD_OPTION_END, 0, NULL},
+    };
     srv->daemon = MHD_start_daemon(
         flags, 0, NULL, NULL, &access_handler, srv, MHD_OPTION_SOCK_ADDR, ai->ai_addr,
         MHD_OPTION_THREAD_POOL_SIZE, (unsigned)threads, MHD_OPTION_NOTIFY_COMPLETED, &request_completed, srv,
         MHD_OPTION_CONNECTION_LIMIT, (unsigned)4000, MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned)0,
         MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)30, MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(64 * 1024),
-        MHD_OPTION_LISTEN_BACKLOG_SIZE, (unsigned)1024, MHD_OPTION_END);
+        MHD_OPTION_LISTEN_BACKLOG_SIZE, (unsigned)1024, MHD_OPTION_ARRAY, tls_opts, MHD_OPTION_END);
     freeaddrinfo(ai);
     if (!srv->daemon) {
-        snprintf(err, errlen, "cannot listen on %s (address in use or not permitted)", o->listen);
-        free(srv->web_dir);
-        free(srv);
+        if (srv->tls)
+            snprintf(err, errlen, "cannot listen on %s (address in use, not permitted, or the TLS certificate and key "
+                     "were refused: do they match?)", o->listen);
+        else
+            snprintf(err, errlen, "cannot listen on %s (address in use or not permitted)", o->listen);
+        free_server(srv);
         return NULL;
     }
     const union MHD_DaemonInfo *info = MHD_get_daemon_info(srv->daemon, MHD_DAEMON_INFO_BIND_PORT);
@@ -733,6 +830,5 @@ void http_server_stop(http_server_t *s)
     if (!s)
         return;
     MHD_stop_daemon(s->daemon);
-    free(s->web_dir);
-    free(s);
+    free_server(s);
 }

@@ -68,6 +68,7 @@ typedef struct http_req {
     bool replied;
     /* set by handlers for the access log: never patient data */
     const char *log_note;
+    bool tls; /* the connection is HTTPS */
 } http_req_t;
 
 typedef void (*http_handler_fn)(http_req_t *req);
@@ -93,6 +94,10 @@ struct http_server_opts {
     int threads;
     const char *web_dir;    /* static files, may be NULL */
     struct app *app;
+    /* HTTPS: PEM files of the certificate (chain) and private key; both or
+     * neither. TLS 1.2 and 1.3 with AEAD ciphers only; HSTS on replies. */
+    const char *tls_cert_file;
+    const char *tls_key_file;
 };
 http_server_t *http_server_start(const struct http_server_opts *o, char *err, size_t errlen);
 void http_server_stop(http_server_t *s);
@@ -103,6 +108,8 @@ const char *http_header(http_req_t *req, const char *name);
 const char *http_query(http_req_t *req, const char *name);
 const char *http_cookie(http_req_t *req, const char *name);
 const char *http_param(http_req_t *req, const char *name);
+/* The peer's numeric address ("127.0.0.1", "::1"), or "" when unknown. */
+const char *http_client_address(http_req_t *req);
 /* Parses the body as a JSON object; on failure replies 400/415 and returns NULL. */
 json_t *http_json_body(http_req_t *req);
 /* Vietnamese or English text by the request's language. */

@@ -154,11 +154,16 @@ static int db_conninfo(int argc, char **argv)
     return 0;
 }
 
+int ops_backup(int argc, char **argv);
+int ops_restore(int argc, char **argv);
+int ops_standby(int argc, char **argv);
+int ops_promote(int argc, char **argv);
+
 int cmd_db(int argc, char **argv)
 {
     if (argc < 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {
         FILE *out = argc < 2 ? stderr : stdout;
-        fprintf(out, "Usage: his db migrate | status | conninfo [--help]\n");
+        fprintf(out, "Usage: his db migrate | status | conninfo | backup | restore | standby | promote [--help]\n");
         return argc < 2 ? 2 : 0;
     }
     if (!strcmp(argv[1], "migrate"))
@@ -167,6 +172,14 @@ int cmd_db(int argc, char **argv)
         return db_status(argc - 1, argv + 1);
     if (!strcmp(argv[1], "conninfo"))
         return db_conninfo(argc - 1, argv + 1);
+    if (!strcmp(argv[1], "backup")) /* his/cmd_ops.c */
+        return ops_backup(argc - 1, argv + 1);
+    if (!strcmp(argv[1], "restore"))
+        return ops_restore(argc - 1, argv + 1);
+    if (!strcmp(argv[1], "standby"))
+        return ops_standby(argc - 1, argv + 1);
+    if (!strcmp(argv[1], "promote"))
+        return ops_promote(argc - 1, argv + 1);
     fprintf(stderr, "his db: unknown subcommand '%s'\n", argv[1]);
     return 2;
 }
@@ -209,7 +222,8 @@ static int user_add(int argc, char **argv)
     int rc = his_parse_args(nrest, rest, keys,
                             "Usage: his user add --facility CODE --role ROLE [--full-name NAME] [--password-stdin] USERNAME\n"
                             "  roles: doctor, nurse, pharmacist, commune_worker, claims_officer, health_department, admin\n"
-                            "  without --password-stdin a random password is generated and printed once",
+                            "  without --password-stdin a random password is generated and printed once\n"
+                            "  passwords: at least 8 characters with upper- and lower-case letters, a digit and a symbol",
                             &cfg, pos, &np, NULL, NULL);
     if (rc)
         return rc == 3 ? 0 : rc;
@@ -225,14 +239,28 @@ static int user_add(int argc, char **argv)
     char password[300];
     bool generated = false;
     if (pw_stdin) {
-        if (read_password_stdin(password, sizeof password) < 0 || strlen(password) < 8) {
-            fprintf(stderr, "his: password must have at least 8 characters\n");
+        if (read_password_stdin(password, sizeof password) < 0) {
+            fprintf(stderr, "his: no password on standard input\n");
+            return 1;
+        }
+        const char *why = auth_password_problem(password, true);
+        if (why) {
+            fprintf(stderr, "his: weak password: %s (%s)\n", why, auth_password_problem(password, false));
             return 1;
         }
     } else {
-        char tok[64];
-        auth_new_token(tok);
-        snprintf(password, sizeof password, "%.16s", tok);
+        /* 16 random base64url characters, drawn again until they meet the rules. */
+        for (int tries = 0;; tries++) {
+            char tok[64];
+            auth_new_token(tok);
+            snprintf(password, sizeof password, "%.16s", tok);
+            if (!auth_password_problem(password, true))
+                break;
+            if (tries > 1000) {
+                fprintf(stderr, "his: cannot generate a password\n");
+                return 1;
+            }
+        }
         generated = true;
     }
     char hash[256];

@@ -20,7 +20,7 @@ void http_set_auth_hook(int (*fn)(http_req_t *req));
 static const enum config_key serve_keys[] = {
     CFG_LISTEN, CFG_HL7_LISTEN, CFG_DATA_DIR, CFG_DATABASE_URL, CFG_WEB_DIR, CFG_SCHEMA_DIR, CFG_THREADS,
     CFG_DB_POOL, CFG_LOG_LEVEL, CFG_SESSION_HOURS, CFG_RX_PORTAL_URL, CFG_PHARMACY_PORTAL_URL,
-    CFG_CLAIMS_PORTAL_URL, CFG_CONFIG_FILE, CFG__COUNT};
+    CFG_CLAIMS_PORTAL_URL, CFG_CONFIG_FILE, CFG_TLS_CERT, CFG_TLS_KEY, CFG__COUNT};
 
 static int prepare_schema(PGconn *c, const struct config *cfg, bool embedded, bool migrate)
 {
@@ -62,7 +62,10 @@ int cmd_serve(int argc, char **argv)
                             "  --migrate   apply pending migrations on a configured database (the embedded one always is)\n"
                             "  --no-seed   do not fill demo data on the first start of the embedded database\n"
                             "  HL7 over TLS, limits: HIS_HL7_TLS_CERT, HIS_HL7_TLS_KEY, HIS_HL7_TLS_CA, HIS_HL7_MAX_CONNECTIONS,\n"
-                            "  HIS_HL7_MAX_MESSAGE, HIS_HL7_ACK_TIMEOUT_MS (see his hl7 listen --help)",
+                            "  HIS_HL7_MAX_MESSAGE, HIS_HL7_ACK_TIMEOUT_MS (see his hl7 listen --help)\n"
+                            "  HTTPS: --tls-cert FILE --tls-key FILE (TLS 1.2/1.3, AEAD ciphers, HSTS, Secure cookies)\n"
+                            "  Login rate limits (per minute, sliding window, 0 = off): HIS_LOGIN_RATE_ACCOUNT (default 10),\n"
+                            "  HIS_LOGIN_RATE_ADDRESS (default 30); beyond them 429 with Retry-After",
                             &cfg, pos, &np, bools, bv);
     if (rc == 3)
         return 0;
@@ -119,6 +122,8 @@ int cmd_serve(int argc, char **argv)
         .threads = threads,
         .web_dir = his_web_dir(&cfg),
         .app = &app,
+        .tls_cert_file = config_get(&cfg, CFG_TLS_CERT),
+        .tls_key_file = config_get(&cfg, CFG_TLS_KEY),
     };
     http_server_t *srv = http_server_start(&o, err, sizeof err);
     if (!srv) {
@@ -152,7 +157,7 @@ int cmd_serve(int argc, char **argv)
         *colon = '\0';
     if (!*host || strcmp(host, "0.0.0.0") == 0)
         snprintf(host, sizeof host, "127.0.0.1");
-    printf("his: serving on http://%s:%d/\n", host, http_server_port(srv));
+    printf("his: serving on %s://%s:%d/\n", o.tls_cert_file ? "https" : "http", host, http_server_port(srv));
     fflush(stdout);
 
     int sig = 0;
