@@ -22,9 +22,11 @@ int audit_record(db_tx_t *tx, http_req_t *req, const char *action, const char *e
     snprintf(fid, sizeof fid, "%lld", u ? u->facility_id : 0LL);
     snprintf(uid, sizeof uid, "%lld", u ? u->id : 0LL);
     snprintf(pid, sizeof pid, "%lld", patient_id);
-    PGresult *r = db_q(tx, INSERT_SQL, fid, uid, u ? u->username : NULL, u ? u->role : NULL, action, entity,
-                       entity_id, pid, outcome, req ? req->request_id : NULL, detail);
-    return r ? 0 : -1;
+    /* Sent with COMMIT: the facility's chain head is then locked only for
+     * the commit itself, not for the rest of the request. */
+    db_defer_q(tx, INSERT_SQL, fid, uid, u ? u->username : NULL, u ? u->role : NULL, action, entity, entity_id, pid,
+               outcome, req ? req->request_id : NULL, detail);
+    return tx->failed ? -1 : 0;
 }
 
 void audit_record_alone(http_req_t *req, const char *action, const char *entity, const char *entity_id,
@@ -80,7 +82,7 @@ long audit_verify(PGconn *c, FILE *out, long *rows_checked)
 {
     /* The fields in the same order and text form as audit.canonical() in the
      * schema; timestamps rendered in UTC with microseconds. */
-    PGresult *heads = PQexec(c, "SELECT facility_id, seq, last_hash FROM audit.chain ORDER BY facility_id");
+    PGresult *heads = PQexec(c, "SELECT facility_id, shard, seq, last_hash FROM audit.chain ORDER BY facility_id, shard");
     if (PQresultStatus(heads) != PGRES_TUPLES_OK) {
         fprintf(out, "cannot read audit chains: %s", PQerrorMessage(c));
         PQclear(heads);
@@ -88,11 +90,13 @@ long audit_verify(PGconn *c, FILE *out, long *rows_checked)
     }
     long problems = 0, rows = 0;
     for (int h = 0; h < PQntuples(heads); h++) {
-        const char *fid = PQgetvalue(heads, h, 0);
-        long long head_seq = atoll(PQgetvalue(heads, h, 1));
+        /* "facility/shard" names a chain in the messages */
+        char fid[64];
+        snprintf(fid, sizeof fid, "%s/%s", PQgetvalue(heads, h, 0), PQgetvalue(heads, h, 1));
+        long long head_seq = atoll(PQgetvalue(heads, h, 2));
         unsigned char head_hash[32];
-        hex_to_bytes(PQgetvalue(heads, h, 2), head_hash, 32);
-        const char *params[1] = {fid};
+        hex_to_bytes(PQgetvalue(heads, h, 3), head_hash, 32);
+        const char *params[2] = {PQgetvalue(heads, h, 0), PQgetvalue(heads, h, 1)};
         /* A cursor keeps memory flat on chains of millions of rows. */
         PGresult *b = PQexec(c, "BEGIN ISOLATION LEVEL REPEATABLE READ");
         PQclear(b);
@@ -101,8 +105,8 @@ long audit_verify(PGconn *c, FILE *out, long *rows_checked)
                                    "to_char(at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US'), user_id, "
                                    "username, role, action, entity, entity_id, patient_id, outcome, request_id, "
                                    "detail, prev_hash, hash FROM audit.events WHERE facility_id = $1 "
-                                   "ORDER BY chain_seq",
-                                   1, NULL, params, NULL, NULL, 0);
+                                   "AND shard = $2::smallint ORDER BY chain_seq",
+                                   2, NULL, params, NULL, NULL, 0);
         if (PQresultStatus(d) != PGRES_COMMAND_OK) {
             fprintf(out, "cannot read audit events: %s", PQerrorMessage(c));
             PQclear(d);
@@ -129,16 +133,16 @@ long audit_verify(PGconn *c, FILE *out, long *rows_checked)
                 unsigned char stored_prev[32], stored_hash[32];
                 if (hex_to_bytes(PQgetvalue(r, i, 13), stored_prev, 32) < 0 ||
                     hex_to_bytes(PQgetvalue(r, i, 14), stored_hash, 32) < 0) {
-                    fprintf(out, "facility %s row %lld: malformed hash columns\n", fid, seq);
+                    fprintf(out, "chain %s row %lld: malformed hash columns\n", fid, seq);
                     problems++;
                     continue;
                 }
                 if (seq != expect_seq) {
-                    fprintf(out, "facility %s: rows %lld..%lld missing (deleted)\n", fid, expect_seq, seq - 1);
+                    fprintf(out, "chain %s: rows %lld..%lld missing (deleted)\n", fid, expect_seq, seq - 1);
                     problems++;
                 }
                 if (memcmp(stored_prev, prev, 32) != 0) {
-                    fprintf(out, "facility %s row %lld: previous hash does not match the row before it\n", fid, seq);
+                    fprintf(out, "chain %s row %lld: previous hash does not match the row before it\n", fid, seq);
                     problems++;
                 }
                 size_t len;
@@ -152,7 +156,7 @@ long audit_verify(PGconn *c, FILE *out, long *rows_checked)
                 EVP_MD_CTX_free(ctx);
                 free(canon);
                 if (memcmp(buf, stored_hash, 32) != 0) {
-                    fprintf(out, "facility %s row %lld: content altered (hash mismatch)\n", fid, seq);
+                    fprintf(out, "chain %s row %lld: content altered (hash mismatch)\n", fid, seq);
                     problems++;
                 }
                 memcpy(prev, stored_hash, 32);
@@ -165,11 +169,11 @@ long audit_verify(PGconn *c, FILE *out, long *rows_checked)
         PQclear(PQexec(c, "CLOSE audit_cur"));
         PQclear(PQexec(c, "COMMIT"));
         if (expect_seq - 1 != head_seq) {
-            fprintf(out, "facility %s: chain head says %lld rows, found up to %lld (rows at the end deleted)\n", fid,
+            fprintf(out, "chain %s: chain head says %lld rows, found up to %lld (rows at the end deleted)\n", fid,
                     head_seq, expect_seq - 1);
             problems++;
         } else if (head_seq > 0 && memcmp(prev, head_hash, 32) != 0) {
-            fprintf(out, "facility %s: last row's hash differs from the chain head\n", fid);
+            fprintf(out, "chain %s: last row's hash differs from the chain head\n", fid);
             problems++;
         }
     }

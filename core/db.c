@@ -413,18 +413,100 @@ int db_tx_exec_simple(db_tx_t *tx, const char *sql)
     return rc;
 }
 
+struct db_deferred {
+    struct db_deferred *next;
+    const char *sql;
+    int nparams;
+    const char **params;
+};
+
+void db_defer(db_tx_t *tx, const char *sql, int nparams, const char *const *params)
+{
+    if (tx->failed || !tx->conn)
+        return;
+    struct db_deferred *d = arena_calloc(tx->arena, 1, sizeof(*d));
+    d->sql = sql;
+    d->nparams = nparams;
+    d->params = arena_calloc(tx->arena, (size_t)(nparams > 0 ? nparams : 1), sizeof(char *));
+    for (int i = 0; i < nparams; i++)
+        d->params[i] = params[i] ? arena_strdup(tx->arena, params[i]) : NULL;
+    if (!tx->deferred_tail)
+        tx->deferred_tail = &tx->deferred;
+    *tx->deferred_tail = d;
+    tx->deferred_tail = &d->next;
+}
+
+/* Reads one pipelined statement's results; returns false on an error. */
+static bool pipeline_result(db_tx_t *tx)
+{
+    bool ok = true;
+    PGresult *r;
+    while ((r = PQgetResult(tx->conn)) != NULL) {
+        ExecStatusType st = PQresultStatus(r);
+        if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK) {
+            if (ok && !tx->failed)
+                tx_fail(tx, st == PGRES_PIPELINE_ABORTED ? NULL : r, "statement failed in pipeline");
+            ok = false;
+        }
+        PQclear(r);
+    }
+    return ok;
+}
+
+/* The deferred statements, then COMMIT, sent together and read back in
+ * order: one round trip instead of one per statement. */
+static int commit_pipelined(db_tx_t *tx)
+{
+    PGconn *c = tx->conn;
+    if (PQenterPipelineMode(c) != 1) {
+        tx_fail(tx, NULL, "cannot enter pipeline mode");
+        return -1;
+    }
+    int sent = 0;
+    bool ok = true;
+    for (struct db_deferred *d = tx->deferred; d && ok; d = d->next) {
+        ok = PQsendQueryParams(c, d->sql, d->nparams, NULL, d->params, NULL, NULL, 0) == 1;
+        sent += ok;
+    }
+    if (ok) {
+        ok = PQsendQueryParams(c, "COMMIT", 0, NULL, NULL, NULL, NULL, 0) == 1;
+        sent += ok;
+    }
+    if (PQpipelineSync(c) != 1)
+        ok = false;
+    for (int i = 0; i < sent; i++)
+        if (!pipeline_result(tx))
+            ok = false;
+    PGresult *r = PQgetResult(c); /* the sync point */
+    if (!r || PQresultStatus(r) != PGRES_PIPELINE_SYNC)
+        ok = false;
+    PQclear(r);
+    while ((r = PQgetResult(c)) != NULL)
+        PQclear(r);
+    PQexitPipelineMode(c);
+    if (!ok && !tx->failed)
+        tx_fail(tx, NULL, "commit failed");
+    /* A COMMIT in a transaction aborted by an earlier error reports success
+     * as ROLLBACK; the transaction status tells the truth. */
+    return ok && !tx->failed && PQtransactionStatus(c) == PQTRANS_IDLE ? 0 : -1;
+}
+
 int db_tx_commit(db_tx_t *tx)
 {
     if (!tx->conn)
         return -1;
     int rc = -1;
     if (!tx->failed) {
-        PGresult *r = PQexec(tx->conn, "COMMIT");
-        if (PQresultStatus(r) == PGRES_COMMAND_OK)
-            rc = 0;
-        else
-            tx_fail(tx, r, "COMMIT failed");
-        PQclear(r);
+        if (tx->deferred) {
+            rc = commit_pipelined(tx);
+        } else {
+            PGresult *r = PQexec(tx->conn, "COMMIT");
+            if (PQresultStatus(r) == PGRES_COMMAND_OK)
+                rc = 0;
+            else
+                tx_fail(tx, r, "COMMIT failed");
+            PQclear(r);
+        }
     }
     db_pool_release(tx->pool, tx->conn); /* rolls back if still open */
     tx->conn = NULL;

@@ -25,6 +25,8 @@ typedef struct db_tx {
     PGconn *conn;
     struct stmt_cache *cache; /* the connection's prepared statements */
     arena_t *arena;
+    struct db_deferred *deferred; /* statements sent with COMMIT, in order */
+    struct db_deferred **deferred_tail;
     bool failed;
     char sqlstate[6];
     char error[256];
@@ -46,6 +48,13 @@ int db_tx_begin(db_tx_t *tx, db_pool_t *p, arena_t *a, const struct db_scope *sc
 /* Runs one parameterised statement. Returns NULL on error (the transaction is
  * then failed and every later query returns NULL too). */
 PGresult *db_query(db_tx_t *tx, const char *sql, int nparams, const char *const *params);
+/* Queues a statement to run just before COMMIT, in the same round trip
+ * (libpq pipeline mode). For writes whose result nobody reads and that should
+ * hold their locks for the shortest time: audit rows (whose hash-chain head is
+ * locked to commit) and idempotency records. Parameters are copied. */
+void db_defer(db_tx_t *tx, const char *sql, int nparams, const char *const *params);
+#define db_defer_q(tx, sql, ...) db_defer((tx), (sql), DB_NARGS(__VA_ARGS__), (const char *[]){__VA_ARGS__})
+/* Sends the deferred statements and COMMIT in one round trip. */
 int db_tx_commit(db_tx_t *tx);
 void db_tx_rollback(db_tx_t *tx);
 /* One statement outside an explicit transaction (one round trip), for reads

@@ -34,6 +34,18 @@ void req_tx_fail(http_req_t *req, db_tx_t *tx)
         http_problem(req, 409, NULL, http_t(req, "Bản ghi đã tồn tại", "the record exists already"));
     } else if (strncmp(copy.sqlstate, "23", 2) == 0) {
         http_problem(req, 422, NULL, http_t(req, "Dữ liệu vi phạm ràng buộc", "the data breaks a constraint"));
+    } else if (strcmp(copy.sqlstate, "53100") == 0) {
+        /* disk_full: the transaction was rolled back, nothing of it is kept. */
+        log_error("request %s failed: the database's disk is full: %s", req->request_id, copy.error);
+        http_add_header(req, "Retry-After", "60");
+        http_problem(req, 507, "Insufficient Storage",
+                     http_t(req, "Ổ đĩa của cơ sở dữ liệu đã đầy: dữ liệu chưa được lưu; vui lòng báo bộ phận CNTT",
+                            "the database's disk is full: nothing was saved; please tell the IT staff"));
+    } else if (strncmp(copy.sqlstate, "53", 2) == 0) {
+        /* out of memory, too many connections: passing */
+        http_add_header(req, "Retry-After", "5");
+        http_problem(req, 503, NULL, http_t(req, "Cơ sở dữ liệu đang quá tải; vui lòng thử lại",
+                                            "the database is short of resources; please retry"));
     } else if (strcmp(copy.sqlstate, "42501") == 0) {
         http_problem(req, 403, NULL, http_t(req, "Không có quyền", "not permitted"));
     } else if (strcmp(copy.sqlstate, "40001") == 0 || strcmp(copy.sqlstate, "40P01") == 0) {
@@ -162,7 +174,7 @@ void req_idempotent_store(http_req_t *req, db_tx_t *tx)
         return;
     char st[8];
     snprintf(st, sizeof st, "%d", req->status);
-    db_q(tx, "INSERT INTO core.idempotency (user_id, key, request_hash, status, response) VALUES ($1, $2, $3, $4, $5)",
+    db_defer_q(tx, "INSERT INTO core.idempotency (user_id, key, request_hash, status, response) VALUES ($1, $2, $3, $4, $5)",
          req_ll(req, req->user->id), key, request_hash(req), st, req->reply_body ? req->reply_body : "");
 }
 
