@@ -31,7 +31,7 @@ async function startSim() {
     url, proc,
     reject: (b) => call('POST', '/_sim/claims/reject', b),
     received: () => call('GET', '/_sim/received?kind=claims'),
-    stop: () => new Promise((r) => { if (proc.exitCode !== null) return r(); proc.on('exit', r); proc.kill('SIGTERM'); }),
+    stop: () => new Promise((r) => { if (proc.exitCode !== null || proc.signalCode !== null) return r(); proc.on('exit', r); proc.kill('SIGTERM'); }),
   };
 }
 

@@ -40,7 +40,7 @@ async function startSim(args = []) {
     url, proc,
     control: (b) => call('POST', '/_sim/control', b),
     received: (kind = 'prescription') => call('GET', `/_sim/received?kind=${kind}`),
-    stop: () => new Promise((r) => { if (proc.exitCode !== null) return r(); proc.on('exit', r); proc.kill('SIGTERM'); }),
+    stop: () => new Promise((r) => { if (proc.exitCode !== null || proc.signalCode !== null) return r(); proc.on('exit', r); proc.kill('SIGTERM'); }),
   };
   cleanup.push(sim.stop);
   return sim;
@@ -62,7 +62,7 @@ async function serveOn(dbUrl, env) {
       c.token = r.json.token;
       return c;
     },
-    stop: () => new Promise((r) => { if (proc.exitCode !== null) return r(); proc.on('exit', r); proc.kill('SIGTERM'); }),
+    stop: () => new Promise((r) => { if (proc.exitCode !== null || proc.signalCode !== null) return r(); proc.on('exit', r); proc.kill('SIGTERM'); }),
   };
   cleanup.push(s.stop);
   return s;
@@ -159,8 +159,10 @@ test('SIGKILL during the push loses none and duplicates none (restart on the sam
   await srv.stop();
   const a = await serveOn(srv.dbUrl, portalEnv(sim));
   await until(async () => (await sim.received()).length >= 10, 30000, 'the first deliveries');
+  assert.equal(a.proc.exitCode, null, 'the server was still running before the kill');
+  const killed = new Promise((r) => a.proc.on('exit', r));
   a.proc.kill('SIGKILL');
-  await new Promise((r) => a.proc.on('exit', r));
+  await killed;
   const mid = await sim.received();
   assert.ok(mid.length < codes.length, 'killed before the end of the push');
   const b = await serveOn(srv.dbUrl, portalEnv(sim));

@@ -30,7 +30,7 @@ async function startSim(args = []) {
     url, proc,
     control: (b) => call('POST', '/_sim/control', b),
     received: (kind) => call('GET', `/_sim/received?kind=${kind}&full=1`),
-    stop: () => new Promise((r) => { if (proc.exitCode !== null) return r(); proc.on('exit', r); proc.kill('SIGTERM'); }),
+    stop: () => new Promise((r) => { if (proc.exitCode !== null || proc.signalCode !== null) return r(); proc.on('exit', r); proc.kill('SIGTERM'); }),
   };
 }
 

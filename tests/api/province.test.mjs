@@ -69,7 +69,7 @@ async function serve(code) {
 }
 async function stopServe(code) {
   const p = sites[code].proc;
-  if (!p || p.exitCode !== null) return;
+  if (!p || p.exitCode !== null || p.signalCode !== null) return;
   const done = new Promise((r) => p.on('exit', r));
   p.kill('SIGTERM');
   await done;

@@ -34,7 +34,7 @@ async function startSim() {
   return {
     url,
     received: async (kind) => (await fetch(`${url}/_sim/received?kind=${kind}`)).json(),
-    stop: () => new Promise((r) => { if (proc.exitCode !== null) return r(); proc.on('exit', r); proc.kill('SIGTERM'); }),
+    stop: () => new Promise((r) => { if (proc.exitCode !== null || proc.signalCode !== null) return r(); proc.on('exit', r); proc.kill('SIGTERM'); }),
   };
 }
 

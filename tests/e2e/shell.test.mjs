@@ -11,7 +11,7 @@ after(async () => { if (env) await env.close(); });
 const ROLES = [
   { user: 'bs.an', title: 'Bàn làm việc của bác sĩ', en: "Doctor's workspace" },
   { user: 'yt.phucloc', title: 'Trạm y tế xã', en: 'Commune health station' },
-  { user: 'ds.lan', title: 'Bàn làm việc của dược sĩ', en: "Pharmacist's workspace", empty: true },
+  { user: 'ds.lan', title: 'Bàn làm việc của dược sĩ', en: "Pharmacist's workspace" },
   { user: 'syt.thu', title: 'Sở Y tế — theo dõi toàn tỉnh', en: 'Health Department — province overview', empty: true },
 ];
 

@@ -87,7 +87,7 @@ export async function startServer({ template = 'his_template', env = {}, args = 
     stderr: () => stderr,
     sql: (q) => psql(db, q),
     async stop() {
-      if (proc.exitCode !== null) return;
+      if (proc.exitCode !== null || proc.signalCode !== null) return;
       const done = new Promise((r) => proc.on('exit', r));
       proc.kill('SIGTERM');
       await done;
