@@ -1,4 +1,5 @@
 #include "core/http.h"
+#include "core/metrics.h"
 #include "core/log.h"
 
 #include <ctype.h>
@@ -680,6 +681,7 @@ static void request_completed(void *cls, struct MHD_Connection *conn, void **con
     if (!st)
         return;
     http_req_t *req = &st->req;
+    metrics_http_request(req->method, req->log_note, req->status, now_ms() - st->started);
     /* Access log: method, route pattern (not the raw path, never the query
      * string or body, which may carry names), status, time, user id. */
     if (req->status && req->log_note && strcmp(req->log_note, "static") != 0)

@@ -12,4 +12,5 @@ void his_modules_register_routes(void)
     referrals_register_routes();
     claims_register_routes();
     dashboard_register_routes();
+    metrics_register_routes();
 }

@@ -15,5 +15,6 @@ void province_register_routes(void);
 void referrals_register_routes(void);
 void claims_register_routes(void);
 void dashboard_register_routes(void);
+void metrics_register_routes(void);
 
 #endif
