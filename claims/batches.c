@@ -519,14 +519,17 @@ static void handle_submit(http_req_t *req)
     long long id;
     if (!req_id_param(req, "id", &id))
         return;
-    const claim_signer_t *s = signer_of(req);
-    if (!s) {
-        http_problem(req, 500, NULL, http_t(req, "Không có khóa ký của cơ sở", "no signing key"));
-        return;
-    }
+    /* The transaction first: with the database down this is a 503, not a
+     * missing signing key (found by tests/fuzz/fuzz_router). */
     db_tx_t tx;
     if (req_tx_begin(req, &tx) < 0)
         return;
+    const claim_signer_t *s = signer_of(req);
+    if (!s) {
+        db_tx_rollback(&tx);
+        http_problem(req, 500, NULL, http_t(req, "Không có khóa ký của cơ sở", "no signing key"));
+        return;
+    }
     PGresult *b = db_q(&tx, "SELECT id FROM claims.batches WHERE id = $1 FOR UPDATE", req_ll(req, id));
     /* Only ready claims go: sent, accepted and unchanged rejected ones never
      * again (the row lock above orders concurrent submits). */

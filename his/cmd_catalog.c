@@ -24,6 +24,9 @@
 bool catalog_icd10_normalize(const char *in, char *out, size_t outlen);
 int csv_next_record(char **pos, char *end, char **fields, int maxfields);
 const char *catalog_icd10_chapter(const char *code3, const char **range);
+/* The whole file (buf[len] must be writable: parsed in place) as COPY text,
+ * checked line by line; pure, no database (the fuzz target calls it). */
+char *catalog_icd10_to_copy(char *buf, size_t len, const char *source, long *rows, char *err, size_t errlen);
 int catalog_load_icd10(PGconn *c, const char *path, const char *source, bool replace, bool own_tx, long *inserted,
                        long *updated, long *invalidated, char *err, size_t errlen);
 
@@ -290,7 +293,7 @@ static int icd_row_to_copy(char **f, int n, const struct icd_columns *col, const
 
 /* Parses the whole file into COPY text before touching the database, so a
  * bad line is reported with nothing sent. */
-static char *icd_file_to_copy(char *buf, size_t len, const char *source, long *rows, char *err, size_t errlen)
+char *catalog_icd10_to_copy(char *buf, size_t len, const char *source, long *rows, char *err, size_t errlen)
 {
     char *pos = buf, *end = buf + len;
     char *f[CSV_MAX_FIELDS];
@@ -420,7 +423,7 @@ int catalog_load_icd10(PGconn *c, const char *path, const char *source, bool rep
     if (!buf)
         return -1;
     long rows;
-    char *data = icd_file_to_copy(buf, len, source, &rows, err, errlen);
+    char *data = catalog_icd10_to_copy(buf, len, source, &rows, err, errlen);
     free(buf);
     if (!data)
         return -1;

@@ -202,12 +202,15 @@ static const char *UPSERT_SQL =
     " rx_class = EXCLUDED.rx_class, insurance_price = EXCLUDED.insurance_price,"
     " registration_no = EXCLUDED.registration_no, source = EXCLUDED.source, valid = true, loaded_at = now()";
 
-long drugs_load_csv(PGconn *c, const char *path, const char *source, bool own_tx, char *err, size_t errlen)
+/* The CSV text (parsed in place; buf[len] must be writable) checked record by
+ * record: the header names the columns, each data record gives the 13
+ * parameters of UPSERT_SQL (source last) to row(). Pure: no database, so the
+ * fuzz target calls it with a row() that only looks. Returns the rows
+ * passed on, or -1 with err set (where is prefixed to messages). */
+long drugs_parse_csv(char *buf, long len, const char *source, const char *where,
+                     int (*row)(void *ctx, long line, const char *const p[13], char *err, size_t errlen), void *ctx,
+                     char *err, size_t errlen)
 {
-    long len;
-    char *buf = read_file(path, &len, err, errlen);
-    if (!buf)
-        return -1;
     char *pos = buf, *end = buf + len;
     if (len >= 3 && (unsigned char)buf[0] == 0xEF && (unsigned char)buf[1] == 0xBB && (unsigned char)buf[2] == 0xBF)
         pos += 3;
@@ -222,17 +225,13 @@ long drugs_load_csv(PGconn *c, const char *path, const char *source, bool own_tx
     }
     for (int k = 0; k < 4; k++)
         if (idx[k] < 0) {
-            snprintf(err, errlen, "%s: the header has no column %s", path, drug_cols[k]);
-            free(buf);
+            snprintf(err, errlen, "%s: the header has no column %s", where, drug_cols[k]);
             return -1;
         }
     if (idx[6] < 0 || idx[8] < 0) {
-        snprintf(err, errlen, "%s: the header needs unit and rx_class", path);
-        free(buf);
+        snprintf(err, errlen, "%s: the header needs unit and rx_class", where);
         return -1;
     }
-    if (own_tx)
-        PQclear(PQexec(c, "BEGIN"));
     long rows = 0, line = 1;
     int n;
     while ((n = csv_record(&pos, end, f, DRUG_CSV_FIELDS)) != 0) {
@@ -240,36 +239,57 @@ long drugs_load_csv(PGconn *c, const char *path, const char *source, bool own_tx
         if (n < 0 || n != nh) {
             if (n == 1 && f[0][0] == '\0')
                 continue; /* blank line */
-            snprintf(err, errlen, "%s:%ld: expected %d fields", path, line, nh);
-            goto fail;
+            snprintf(err, errlen, "%s:%ld: expected %d fields", where, line, nh);
+            return -1;
         }
         const char *v[11];
         for (int k = 0; k < 11; k++)
             v[k] = idx[k] >= 0 ? f[idx[k]] : NULL;
         if (rx_class_parse(v[8]) == RX_CLASS_INVALID) {
-            snprintf(err, errlen, "%s:%ld: rx_class must be narcotic, psychotropic, other or herbal", path, line);
-            goto fail;
+            snprintf(err, errlen, "%s:%ld: rx_class must be narcotic, psychotropic, other or herbal", where, line);
+            return -1;
         }
         char both[1400], fold[1000];
         snprintf(both, sizeof both, "%s | %s", v[3], v[2]);
         text_fold(both, fold, sizeof fold);
         const char *p[13] = {v[0], v[1], v[2], v[3], fold, v[4], v[5], v[6], v[7], v[8], v[9], v[10], source};
-        PGresult *r = PQexecParams(c, UPSERT_SQL, 13, NULL, p, NULL, NULL, 0);
-        if (PQresultStatus(r) != PGRES_COMMAND_OK) {
-            snprintf(err, errlen, "%s:%ld: %s", path, line, PQresultErrorMessage(r));
-            PQclear(r);
-            goto fail;
-        }
-        PQclear(r);
+        if (row(ctx, line, p, err, errlen) < 0)
+            return -1;
         rows++;
     }
+    return rows;
+}
+
+struct upsert_ctx {
+    PGconn *c;
+    const char *path;
+};
+
+static int upsert_row(void *ctx, long line, const char *const p[13], char *err, size_t errlen)
+{
+    struct upsert_ctx *u = ctx;
+    PGresult *r = PQexecParams(u->c, UPSERT_SQL, 13, NULL, p, NULL, NULL, 0);
+    if (PQresultStatus(r) != PGRES_COMMAND_OK) {
+        snprintf(err, errlen, "%s:%ld: %s", u->path, line, PQresultErrorMessage(r));
+        PQclear(r);
+        return -1;
+    }
+    PQclear(r);
+    return 0;
+}
+
+long drugs_load_csv(PGconn *c, const char *path, const char *source, bool own_tx, char *err, size_t errlen)
+{
+    long len;
+    char *buf = read_file(path, &len, err, errlen);
+    if (!buf)
+        return -1;
     if (own_tx)
-        PQclear(PQexec(c, "COMMIT"));
+        PQclear(PQexec(c, "BEGIN"));
+    struct upsert_ctx u = {c, path};
+    long rows = drugs_parse_csv(buf, len, source, path, upsert_row, &u, err, errlen);
+    if (own_tx)
+        PQclear(PQexec(c, rows < 0 ? "ROLLBACK" : "COMMIT"));
     free(buf);
     return rows;
-fail:
-    if (own_tx)
-        PQclear(PQexec(c, "ROLLBACK"));
-    free(buf);
-    return -1;
 }

@@ -123,6 +123,10 @@ bool portal_pharmacy_configured(const struct app *app);
  * registration_no) into catalog.drugs with an upsert; one transaction when
  * own_tx. Returns rows loaded or -1. */
 long drugs_load_csv(PGconn *c, const char *path, const char *source, bool own_tx, char *err, size_t errlen);
+/* The loader's parser and checks without the database (see drugs.c). */
+long drugs_parse_csv(char *buf, long len, const char *source, const char *where,
+                     int (*row)(void *ctx, long line, const char *const p[13], char *err, size_t errlen), void *ctx,
+                     char *err, size_t errlen);
 /* Demo stock, portal accounts and a few prescriptions (called by the seed). */
 int seed_pharmacy_demo(PGconn *c, bool quiet, char *err, size_t errlen);
 

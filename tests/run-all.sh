@@ -39,6 +39,32 @@ else
     tail -30 "$logs/hl7-fuzz.out"
 fi
 
+# 1c. The other libFuzzer targets (tests/fuzz: MLLP framer, router, claims
+# XML builder, CSV loaders, config reader): seeds replayed, then a few
+# seconds each; one test per target.
+if make -C build/test fuzz-build >"$logs/fuzz-build.out" 2>&1; then
+    for t in $(make -s -C build/test fuzz-list); do
+        if make -C build/test fuzz-smoke FUZZ_TARGETS="$t" FUZZ_SECONDS=6 >"$logs/fuzz-$t.out" 2>&1; then
+            passed=$((passed + 1)); echo "fuzz smoke $t: passed"
+        else
+            failed=$((failed + 1)); echo "fuzz smoke $t: FAILED (build/test/logs/fuzz-$t.out)"
+            tail -30 "$logs/fuzz-$t.out"
+        fi
+    done
+else
+    failed=$((failed + 1)); echo "fuzz build: FAILED (build/test/logs/fuzz-build.out)"; tail -30 "$logs/fuzz-build.out"
+fi
+
+# 1d. Lint: no SQL built by string concatenation; hardening of the release
+# binary (PIE, full RELRO, stack protector, FORTIFY). One test each.
+for l in no_sql_concat hardening; do
+    if tests/lint/$l.sh >"$logs/lint-$l.out" 2>&1; then
+        passed=$((passed + 1)); echo "lint $l: passed"
+    else
+        failed=$((failed + 1)); echo "lint $l: FAILED (build/test/logs/lint-$l.out)"; tail -30 "$logs/lint-$l.out"
+    fi
+done
+
 # 2. A private PostgreSQL cluster and a template database, migrated and seeded once.
 pgdir=$(mktemp -d /tmp/his-test-pg.XXXXXX)
 cleanup() { tests/lib/pgcluster.sh stop "$pgdir"; rm -rf "$pgdir"; }
@@ -46,6 +72,9 @@ trap cleanup EXIT
 export HIS_TEST_PGHOST=$(tests/lib/pgcluster.sh start "$pgdir")
 export HIS_BIN="$top/build/test/his/his"
 export ASAN_OPTIONS=detect_leaks=1
+# Servers started by tests/lib/server.mjs write LeakSanitizer reports here (checked at the end).
+export HIS_LSAN_DIR="$logs/lsan"
+mkdir -p "$HIS_LSAN_DIR"
 psql -h "$HIS_TEST_PGHOST" -U postgres -d postgres -qc "CREATE DATABASE his_template" >/dev/null
 tpl="host=$HIS_TEST_PGHOST user=postgres dbname=his_template"
 if ! "$HIS_BIN" db migrate --database-url "$tpl" >"$logs/template.out" 2>&1 || \
@@ -67,6 +96,16 @@ run_node() {
 }
 run_node api tests/api/*.test.mjs
 run_node e2e tests/e2e/*.test.mjs
+
+# 4. No leak reported by a his serve of the API tests (LeakSanitizer at exit after SIGTERM): one test.
+sleep 1
+leaks=$(grep -l -E 'LeakSanitizer|ERROR: AddressSanitizer' "$HIS_LSAN_DIR"/* 2>/dev/null)
+if [ -z "$leaks" ]; then
+    passed=$((passed + 1)); echo "leak check of his serve: passed"
+else
+    failed=$((failed + 1)); echo "leak check of his serve: FAILED ($(echo "$leaks" | wc -l) report(s) in build/test/logs/lsan)"
+    for f in $leaks; do grep -E '^(Direct|Indirect) leak|^    #[0-9]+ ' "$f" | head -12; done
+fi
 
 echo "${passed} passed, ${failed} failed"
 [ "$failed" -eq 0 ]
