@@ -119,7 +119,7 @@ void metrics_http_request(const char *method, const char *route, int status, dou
 {
     int m = method_index(method);
     if (!route)
-        route = "unmatched";
+        route = "none";
     /* Keep a quarter of the table free so probing stays short; past that,
      * new routes are folded into "other". */
     struct series *s = find(m, route, status, false);
@@ -145,7 +145,7 @@ static void labels(struct metrics_buf *b, const struct series *s)
 
 void metrics_http_render(struct metrics_buf *b)
 {
-    metrics_printf(b, "# HELP his_http_requests_total HTTP requests answered, by method, route pattern and status.\n"
+    metrics_printf(b, "# HELP his_http_requests_total HTTP requests answered, by method, route pattern and status (route none: refused before a handler ran).\n"
                       "# TYPE his_http_requests_total counter\n");
     for (int i = 0; i < MAX_SERIES; i++) {
         struct series *s = &table[i];

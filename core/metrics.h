@@ -19,7 +19,8 @@ void metrics_printf(struct metrics_buf *b, const char *fmt, ...) __attribute__((
 void metrics_label(struct metrics_buf *b, const char *value);
 
 /* Counts one finished request. route: the route pattern (or a short note such
- * as "static"), NULL for unmatched paths; never the raw path. */
+ * as "static"), NULL when no handler ran (unknown path, 401/403/405 and CSRF
+ * refusals: counted as route "none"); never the raw path. */
 void metrics_http_request(const char *method, const char *route, int status, double ms);
 
 /* Appends his_http_requests_total, his_http_request_duration_seconds
