@@ -189,7 +189,10 @@ static void json_decref_cb(void *p)
 json_t *http_json_body(http_req_t *req)
 {
     const char *ct = http_header(req, "Content-Type");
-    if (!ct || strncasecmp(ct, "application/json", 16) != 0) {
+    /* "application/json" itself, with parameters at most: not a longer type
+     * that starts the same ("application/jsonp", found by hostile.test.mjs). */
+    if (!ct || strncasecmp(ct, "application/json", 16) != 0 ||
+        (ct[16] != '\0' && ct[16] != ';' && ct[16] != ' ' && ct[16] != '\t')) {
         http_problem_field(req, 415, "body",
                            http_t(req, "Nội dung phải là JSON (Content-Type: application/json)",
                                   "the body must be JSON (Content-Type: application/json)"));
