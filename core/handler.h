@@ -6,6 +6,7 @@
 #define CORE_HANDLER_H
 
 #include <stdbool.h>
+#include <stdlib.h>
 #include "core/app.h"
 #include "core/audit.h"
 #include "core/auth.h"
@@ -39,6 +40,29 @@ bool req_idempotent_replay(http_req_t *req, db_tx_t *tx);
 /* Stores the answer about to be sent under the request's key (no-op without
  * a key). Call after the reply is set and before commit. */
 void req_idempotent_store(http_req_t *req, db_tx_t *tx);
+
+/* Test builds only (-DHIS_TEST_BUILD or AddressSanitizer, which no release
+ * build has): with HIS_TEST_DISABLE_HANDLER_SCOPE=1 the facility/commune
+ * checks that handlers make beside SQL become no-ops, so the authorization
+ * matrix shows what row-level security alone enforces. Always false in a
+ * release build. */
+#if defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define HIS_TEST_HOOKS 1
+#endif
+#endif
+#if defined(HIS_TEST_BUILD) || defined(__SANITIZE_ADDRESS__)
+#define HIS_TEST_HOOKS 1
+#endif
+static inline bool req_handler_scope_disabled(void)
+{
+#ifdef HIS_TEST_HOOKS
+    const char *e = getenv("HIS_TEST_DISABLE_HANDLER_SCOPE");
+    return e && e[0] == '1' && e[1] == '\0';
+#else
+    return false;
+#endif
+}
 
 /* Text of a long long in the arena (for query parameters). */
 const char *req_ll(http_req_t *req, long long v);

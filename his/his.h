@@ -37,6 +37,7 @@ int cmd_seed(int argc, char **argv);
 int cmd_audit(int argc, char **argv);
 int cmd_catalog(int argc, char **argv);
 int cmd_province(int argc, char **argv);
+int cmd_routes(int argc, char **argv);
 
 /* Route registration of every server module. */
 void his_register_routes(void);

@@ -30,6 +30,7 @@ static const struct command commands[] = {
     {"portal-sim", cmd_portal_sim, "stand-in national prescription and pharmacy portals (tests, demo)"},
     {"province", cmd_province, "province node | add-district | status | remove-district | refresh: the data link"},
     {"claims", cmd_claims, "claims export: the signed GIAMDINHHS file of a month (QĐ 130/4750)"},
+    {"routes", cmd_routes, "routes: every HTTP route with its allowed roles (tests, review)"},
     {"version", cmd_version, "print the version"},
     {NULL, NULL, NULL},
 };

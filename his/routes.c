@@ -5,6 +5,9 @@
 #include "core/auth.h"
 #include "core/http.h"
 
+#include <stdio.h>
+#include <string.h>
+
 static void handle_healthz(http_req_t *req)
 {
     json_t *j = json_object();
@@ -32,4 +35,38 @@ void his_register_routes(void)
     http_route("GET", "/readyz", handle_readyz, 0, ROUTE_PUBLIC);
     auth_register_routes();
     his_modules_register_routes();
+}
+
+/* his routes: every route of the router, one per line, tab-separated:
+ * METHOD, PATTERN, allowed roles (comma-separated, or "public") and flags.
+ * tests/api/authz_matrix.test.mjs compares it with the authorization matrix. */
+int cmd_routes(int argc, char **argv)
+{
+    if (argc >= 2 && (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h"))) {
+        printf("Usage: his routes\n  prints METHOD<TAB>PATTERN<TAB>ROLES<TAB>FLAGS for every HTTP route\n");
+        return 0;
+    }
+    if (argc > 1) {
+        fprintf(stderr, "Usage: his routes\n");
+        return 2;
+    }
+    static const char *names[] = {"doctor", "nurse", "pharmacist", "commune_worker", "claims_officer",
+                                  "health_department", "admin"};
+    his_register_routes();
+    for (size_t i = 0; i < http_route_count(); i++) {
+        const struct http_route_def *r = http_route_at(i);
+        printf("%s\t%s\t", r->method, r->pattern);
+        if (r->flags & ROUTE_PUBLIC) {
+            printf("public");
+        } else {
+            bool first = true;
+            for (unsigned b = 0; b < sizeof names / sizeof *names; b++)
+                if (r->roles & (1u << b)) {
+                    printf("%s%s", first ? "" : ",", names[b]);
+                    first = false;
+                }
+        }
+        printf("\t%s\n", r->flags & ROUTE_NO_CSRF ? "no_csrf" : "-");
+    }
+    return 0;
 }
