@@ -135,7 +135,10 @@ static int build_batch(http_req_t *req, db_tx_t *tx, long long batch_id, const c
             if (d.xml[t])
                 json_object_set_new(tables, arena_printf(a, "XML%d", claim_tables[t]),
                                     json_stringn(d.xml[t], d.len[t]));
-        char *tj = json_dumps(tables, JSON_COMPACT), *ij = json_dumps(issues_json(&is, 0), JSON_COMPACT);
+        char *tj = json_dumps(tables, JSON_COMPACT), *ij;
+        json_t *ijs = issues_json(&is, 0);
+        ij = json_dumps(ijs, JSON_COMPACT);
+        json_decref(ijs);
         char mh[16];
         db_q(tx,
              "INSERT INTO claims.batch_items (batch_id, visit_id, patient_id, ma_lk, visit_revision, state, issues, "
@@ -194,6 +197,7 @@ static void handle_create(http_req_t *req)
         verr_reply(req, &v);
         return;
     }
+    verr_free(&v);
     const char *first = arena_printf(req->arena, "%s-01", month);
     month = arena_strdup(req->arena, month);
     db_tx_t tx;

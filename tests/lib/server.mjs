@@ -61,13 +61,20 @@ export class Client {
   put(p, b, h) { return this.req('PUT', p, b, h); }
 }
 
+// Under tests/run-all.sh (HIS_LSAN_DIR set) servers run with LeakSanitizer and write any report to a file
+// there (stop() sends SIGTERM, so it runs at exit); run-all.sh fails if one was written.
+export function serverAsanOptions() {
+  const d = process.env.HIS_LSAN_DIR;
+  return d ? `detect_leaks=1:log_path=${d}/his-serve` : 'detect_leaks=0';
+}
+
 // db: an existing database to serve again (a restart), instead of a fresh copy.
 export async function startServer({ template = 'his_template', env = {}, args = [], db: reuse = null } = {}) {
   const db = reuse || createDatabase(template);
   const dbUrl = conninfo(db);
   const proc = spawn(BIN, ['serve', '--database-url', dbUrl, '--listen', '127.0.0.1:0', '--threads', '4',
     '--db-pool', '8', ...args], {
-    env: { ...process.env, ASAN_OPTIONS: 'detect_leaks=0', ...env },
+    env: { ...process.env, ASAN_OPTIONS: serverAsanOptions(), ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let stderr = '';
