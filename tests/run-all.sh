@@ -72,6 +72,7 @@ trap cleanup EXIT
 export HIS_TEST_PGHOST=$(tests/lib/pgcluster.sh start "$pgdir")
 export HIS_BIN="$top/build/test/his/his"
 export ASAN_OPTIONS=detect_leaks=1
+export HIS_TEST_LOG_DIR="$logs/servers"   # every test server's stderr, for the secrets check below
 # Servers started by tests/lib/server.mjs write LeakSanitizer reports here (checked at the end).
 export HIS_LSAN_DIR="$logs/lsan"
 mkdir -p "$HIS_LSAN_DIR"
@@ -96,6 +97,13 @@ run_node() {
 }
 run_node api tests/api/*.test.mjs
 run_node e2e tests/e2e/*.test.mjs
+
+# 4. Secrets never in logs: the server logs of this run hold no password, token or CCCD; one test.
+if tests/secrets_in_logs.sh "$HIS_TEST_LOG_DIR" >"$logs/secrets.out" 2>&1; then
+    passed=$((passed + 1)); tail -1 "$logs/secrets.out"
+else
+    failed=$((failed + 1)); echo "secrets in logs: FAILED"; cat "$logs/secrets.out"
+fi
 
 # 4. No leak reported by a his serve of the API tests (LeakSanitizer at exit after SIGTERM): one test.
 sleep 1

@@ -3,6 +3,7 @@
 // Environment (set by tests/run-all.sh): HIS_BIN, HIS_TEST_PGHOST.
 import { spawn, execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
+import { appendFileSync, mkdirSync } from 'node:fs';
 
 export const BIN = process.env.HIS_BIN || 'build/test/his/his';
 export const PGHOST = process.env.HIS_TEST_PGHOST;
@@ -79,6 +80,13 @@ export async function startServer({ template = 'his_template', env = {}, args = 
   });
   let stderr = '';
   proc.stderr.on('data', (d) => { stderr += d; if (stderr.length > 200000) stderr = stderr.slice(-100000); });
+  // HIS_TEST_LOG_DIR (set by tests/run-all.sh): every server's stderr is kept there too, for the final
+  // secrets-in-logs check (tests/secrets_in_logs.sh).
+  if (process.env.HIS_TEST_LOG_DIR) {
+    mkdirSync(process.env.HIS_TEST_LOG_DIR, { recursive: true });
+    const logFile = `${process.env.HIS_TEST_LOG_DIR}/${db}-${proc.pid}.log`;
+    proc.stderr.on('data', (d) => { try { appendFileSync(logFile, d); } catch { /* best effort */ } });
+  }
   const url = await new Promise((resolve, reject) => {
     let out = '';
     const timer = setTimeout(() => reject(new Error('his serve did not start: ' + stderr)), 30000);
