@@ -75,19 +75,28 @@ static const char SQL_TOP_DIAGNOSES[] =
     "FROM s LEFT JOIN catalog.icd10 i ON i.code = s.icd10 "
     "ORDER BY s.cases DESC, s.icd10 LIMIT $4::int";
 
+/* Aggregated first, names and code lists joined once per commune and
+ * disease afterwards: a year of a province is ~100,000 rows, and per-row
+ * subqueries made this chart take over a second. */
 static const char SQL_NOTIFIABLE[] =
-    "SELECT to_char(w.week, 'IYYY-\"W\"IW') AS week, to_char(w.week, 'YYYY-MM-DD') AS week_start, "
-    "w.commune_code, " COMMUNE_NAME("w.commune_code") " AS commune_name, w.disease, "
-    "(SELECT string_agg(c.code, ' ' ORDER BY c.code) FROM dash.notifiable_codes c WHERE c.disease = w.disease) "
-    "AS icd10, d.name_vi, d.name_en, sum(w.cases)::bigint AS cases, "
+    "WITH s AS ("
+    " SELECT w.week, w.commune_code, w.disease, sum(w.cases)::bigint AS cases"
+    " FROM dash.notifiable_weekly w"
+    " WHERE w.week >= date_trunc('week', $1::date)::date AND w.week <= $2::date"
+    " AND " IN_COMMUNES("w.commune_code")
+    " GROUP BY w.week, w.commune_code, w.disease HAVING sum(w.cases) <> 0), "
+    "n AS (SELECT c.commune_code, " COMMUNE_NAME("c.commune_code") " AS commune_name"
+    " FROM (SELECT DISTINCT commune_code FROM s) c), "
+    "k AS (SELECT disease, string_agg(code, ' ' ORDER BY code) AS icd10 FROM dash.notifiable_codes GROUP BY disease) "
+    "SELECT to_char(s.week, 'IYYY-\"W\"IW') AS week, to_char(s.week, 'YYYY-MM-DD') AS week_start, "
+    "s.commune_code, n.commune_name, s.disease, k.icd10, d.name_vi, d.name_en, s.cases, "
     "coalesce(t.weekly_threshold, d.weekly_threshold) AS threshold, "
-    "sum(w.cases) >= coalesce(t.weekly_threshold, d.weekly_threshold) AS alert "
-    "FROM dash.notifiable_weekly w JOIN dash.notifiable_diseases d ON d.disease = w.disease "
-    "LEFT JOIN dash.notifiable_thresholds t ON t.disease = w.disease AND t.commune_code = w.commune_code "
-    "WHERE w.week >= date_trunc('week', $1::date)::date AND w.week <= $2::date "
-    "AND " IN_COMMUNES("w.commune_code") " "
-    "GROUP BY w.week, w.commune_code, w.disease, d.name_vi, d.name_en, d.sort, t.weekly_threshold, "
-    "d.weekly_threshold HAVING sum(w.cases) <> 0 ORDER BY w.week, w.commune_code, d.sort";
+    "s.cases >= coalesce(t.weekly_threshold, d.weekly_threshold) AS alert "
+    "FROM s JOIN dash.notifiable_diseases d ON d.disease = s.disease "
+    "JOIN n ON n.commune_code = s.commune_code "
+    "LEFT JOIN k ON k.disease = s.disease "
+    "LEFT JOIN dash.notifiable_thresholds t ON t.disease = s.disease AND t.commune_code = s.commune_code "
+    "ORDER BY s.week, s.commune_code, d.sort";
 
 /* Coverage is a state, not a flow: the period does not apply. */
 static const char SQL_COVERAGE[] =
