@@ -415,7 +415,10 @@ static bool target_configured(const struct app *app, const char *target)
 static json_t *parse_json_or(const char *s, json_t *def)
 {
     json_t *j = s ? json_loads(s, JSON_DECODE_ANY, NULL) : NULL;
-    return j ? j : def;
+    if (!j)
+        return def;
+    json_decref(def); /* the default is built by the caller whether needed or not */
+    return j;
 }
 
 static const char *OUTBOX_ROW_JSON =
