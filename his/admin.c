@@ -15,43 +15,6 @@
 static const enum config_key db_keys[] = {CFG_DATA_DIR, CFG_DATABASE_URL, CFG_SCHEMA_DIR, CFG_LOG_LEVEL,
                                           CFG_CONFIG_FILE, CFG__COUNT};
 
-/* Opens the database for a one-shot command; prints the error itself. */
-static PGconn *open_for_command(const struct config *cfg, struct his_db *db)
-{
-    char err[2048];
-    if (his_db_open(cfg, db, err, sizeof err) < 0) {
-        fprintf(stderr, "his: %s\n", err);
-        return NULL;
-    }
-    PGconn *c = db_connect(db->conninfo, err, sizeof err);
-    if (!c) {
-        fprintf(stderr, "his: cannot connect to the database: %s\n", err);
-        his_db_close(db);
-    }
-    return c;
-}
-
-static void close_for_command(PGconn *c, struct his_db *db)
-{
-    PQfinish(c);
-    his_db_close(db);
-}
-
-static int check_schema_ready(PGconn *c, const struct config *cfg)
-{
-    char err[1024];
-    struct migration_status st;
-    if (migrate_status(c, his_schema_dir(cfg), &st, NULL, err, sizeof err) < 0) {
-        fprintf(stderr, "his: %s\n", err);
-        return -1;
-    }
-    if (st.pending || st.changed) {
-        fprintf(stderr, "his: the database schema is not current; run `his db migrate` first\n");
-        return -1;
-    }
-    return 0;
-}
-
 /* ---- his db ------------------------------------------------------------ */
 
 static int db_migrate(int argc, char **argv)
@@ -65,12 +28,12 @@ static int db_migrate(int argc, char **argv)
     if (rc)
         return rc == 3 ? 0 : rc;
     struct his_db db;
-    PGconn *c = open_for_command(&cfg, &db);
+    PGconn *c = his_command_connect(&cfg, &db, false);
     if (!c)
         return 1;
     char err[4096];
     int n = migrate_apply(c, his_schema_dir(&cfg), stdout, err, sizeof err);
-    close_for_command(c, &db);
+    his_command_close(c, &db);
     if (n < 0) {
         fprintf(stderr, "his: %s\n", err);
         return 1;
@@ -90,13 +53,13 @@ static int db_status(int argc, char **argv)
     if (rc)
         return rc == 3 ? 0 : rc;
     struct his_db db;
-    PGconn *c = open_for_command(&cfg, &db);
+    PGconn *c = his_command_connect(&cfg, &db, false);
     if (!c)
         return 1;
     char err[1024];
     struct migration_status st;
     rc = migrate_status(c, his_schema_dir(&cfg), &st, stdout, err, sizeof err);
-    close_for_command(c, &db);
+    his_command_close(c, &db);
     if (rc < 0) {
         fprintf(stderr, "his: %s\n", err);
         return 1;
@@ -269,13 +232,9 @@ static int user_add(int argc, char **argv)
         return 1;
     }
     struct his_db db;
-    PGconn *c = open_for_command(&cfg, &db);
+    PGconn *c = his_command_connect(&cfg, &db, true);
     if (!c)
         return 1;
-    if (check_schema_ready(c, &cfg) < 0) {
-        close_for_command(c, &db);
-        return 1;
-    }
     const char *params[5] = {username, full_name ? full_name : "", role, facility, hash};
     PGresult *r = PQexecParams(c,
                                "INSERT INTO core.users (username, full_name, role, facility_id, password_hash) "
@@ -300,7 +259,7 @@ static int user_add(int argc, char **argv)
             printf("password: %s\n", password);
     }
     PQclear(r);
-    close_for_command(c, &db);
+    his_command_close(c, &db);
     return rc;
 }
 
@@ -374,13 +333,9 @@ static int facility_add(int argc, char **argv)
         return 1;
     }
     struct his_db db;
-    PGconn *c = open_for_command(&cfg, &db);
+    PGconn *c = his_command_connect(&cfg, &db, true);
     if (!c)
         return 1;
-    if (check_schema_ready(c, &cfg) < 0) {
-        close_for_command(c, &db);
-        return 1;
-    }
     const char *params[5] = {code, name, level, prov, commune};
     PGresult *r = PQexecParams(c,
                                "INSERT INTO core.facilities (code, name, level, province_code, commune_code) "
@@ -398,7 +353,7 @@ static int facility_add(int argc, char **argv)
         printf("facility %s created (id %s)\n", code, PQgetvalue(r, 0, 0));
     }
     PQclear(r);
-    close_for_command(c, &db);
+    his_command_close(c, &db);
     return rc;
 }
 
@@ -436,12 +391,12 @@ int cmd_audit(int argc, char **argv)
     if (rc)
         return rc == 3 ? 0 : rc;
     struct his_db db;
-    PGconn *c = open_for_command(&cfg, &db);
+    PGconn *c = his_command_connect(&cfg, &db, false);
     if (!c)
         return 1;
     long rows = 0;
     long problems = audit_verify(c, stderr, &rows);
-    close_for_command(c, &db);
+    his_command_close(c, &db);
     if (problems < 0)
         return 1;
     if (problems > 0) {
@@ -495,16 +450,12 @@ static int cmd_seed_province(int argc, char **argv)
         return 2;
     }
     struct his_db db;
-    PGconn *c = open_for_command(&cfg, &db);
+    PGconn *c = his_command_connect(&cfg, &db, true);
     if (!c)
         return 1;
-    if (check_schema_ready(c, &cfg) < 0) {
-        close_for_command(c, &db);
-        return 1;
-    }
     char err[1024];
     rc = seed_province(c, people, households, (unsigned)seed, false, err, sizeof err);
-    close_for_command(c, &db);
+    his_command_close(c, &db);
     if (rc < 0) {
         fprintf(stderr, "his: %s\n", err);
         return 1;
@@ -551,21 +502,17 @@ int cmd_seed(int argc, char **argv)
     if (bv[0])
         return prov_seed_demo_province(&cfg);
     struct his_db db;
-    PGconn *c = open_for_command(&cfg, &db);
+    PGconn *c = his_command_connect(&cfg, &db, true);
     if (!c)
         return 1;
-    if (check_schema_ready(c, &cfg) < 0) {
-        close_for_command(c, &db);
-        return 1;
-    }
     if (seed_demo_present(c)) {
         fprintf(stderr, "his: demo data is present already\n");
-        close_for_command(c, &db);
+        his_command_close(c, &db);
         return 1;
     }
     char err[1024];
     rc = site ? prov_seed_site(c, site, false, err, sizeof err) : seed_demo(c, false, err, sizeof err);
-    close_for_command(c, &db);
+    his_command_close(c, &db);
     if (rc < 0) {
         fprintf(stderr, "his: %s\n", err);
         return 1;

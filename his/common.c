@@ -1,5 +1,7 @@
 #include "his/his.h"
+#include "core/db.h"
 #include "core/log.h"
+#include "core/migrate.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -28,6 +30,41 @@ void his_db_close(struct his_db *db)
 {
     if (db->embedded)
         pgembed_close(&db->pg);
+}
+
+PGconn *his_command_connect(const struct config *cfg, struct his_db *db, bool need_current_schema)
+{
+    char err[2048];
+    if (his_db_open(cfg, db, err, sizeof err) < 0) {
+        fprintf(stderr, "his: %s\n", err);
+        return NULL;
+    }
+    PGconn *c = db_connect(db->conninfo, err, sizeof err);
+    if (!c) {
+        fprintf(stderr, "his: cannot connect to the database: %s\n", err);
+        his_db_close(db);
+        return NULL;
+    }
+    if (need_current_schema) {
+        struct migration_status st;
+        if (migrate_status(c, his_schema_dir(cfg), &st, NULL, err, sizeof err) < 0) {
+            fprintf(stderr, "his: %s\n", err);
+            his_command_close(c, db);
+            return NULL;
+        }
+        if (st.pending || st.changed) {
+            fprintf(stderr, "his: the database schema is not current; run `his db migrate` first\n");
+            his_command_close(c, db);
+            return NULL;
+        }
+    }
+    return c;
+}
+
+void his_command_close(PGconn *c, struct his_db *db)
+{
+    PQfinish(c);
+    his_db_close(db);
 }
 
 const char *his_schema_dir(const struct config *cfg)

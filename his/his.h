@@ -18,6 +18,11 @@ struct his_db {
 
 int his_db_open(const struct config *cfg, struct his_db *db, char *err, size_t errlen);
 void his_db_close(struct his_db *db);
+/* For one-shot commands: opens the database (embedded or configured) and
+ * connects; with need_current_schema, refuses a database with pending or
+ * changed migrations. Prints its own one-line error and returns NULL. */
+PGconn *his_command_connect(const struct config *cfg, struct his_db *db, bool need_current_schema);
+void his_command_close(PGconn *c, struct his_db *db);
 const char *his_schema_dir(const struct config *cfg);
 const char *his_web_dir(const struct config *cfg);
 

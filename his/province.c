@@ -106,36 +106,6 @@ static int prov_take_opts(int argc, char **argv, const char *const *names, const
     return 0;
 }
 
-/* Opens the configured database and checks the schema is current. */
-static PGconn *prov_open(const struct config *cfg, struct his_db *db)
-{
-    char err[2048];
-    if (his_db_open(cfg, db, err, sizeof err) < 0) {
-        fprintf(stderr, "his: %s\n", err);
-        return NULL;
-    }
-    PGconn *c = db_connect(db->conninfo, err, sizeof err);
-    if (!c) {
-        fprintf(stderr, "his: cannot connect to the database: %s\n", err);
-        his_db_close(db);
-        return NULL;
-    }
-    struct migration_status st;
-    if (migrate_status(c, his_schema_dir(cfg), &st, NULL, err, sizeof err) < 0 || st.pending || st.changed) {
-        fprintf(stderr, "his: the database schema is not current; run `his db migrate` first\n");
-        PQfinish(c);
-        his_db_close(db);
-        return NULL;
-    }
-    return c;
-}
-
-static void prov_close(PGconn *c, struct his_db *db)
-{
-    PQfinish(c);
-    his_db_close(db);
-}
-
 /* The conninfo with connect_timeout added when missing, so a district that
  * cannot be reached fails a command in seconds instead of hanging. */
 static char *prov_with_timeout(const char *conninfo)
@@ -221,7 +191,7 @@ static int cmd_node(int argc, char **argv)
         return 1;
     }
     struct his_db db;
-    PGconn *c = prov_open(&cfg, &db);
+    PGconn *c = his_command_connect(&cfg, &db, true);
     if (!c)
         return 1;
     char err[1024] = "";
@@ -237,7 +207,7 @@ static int cmd_node(int argc, char **argv)
     else if (rc == 0)
         printf("no node identity set (a single server needs none)\n");
     PQclear(r);
-    prov_close(c, &db);
+    his_command_close(c, &db);
     return rc;
 }
 
@@ -377,14 +347,14 @@ static int cmd_add_district(int argc, char **argv)
         return 1;
     }
     struct his_db db;
-    PGconn *c = prov_open(&cfg, &db);
+    PGconn *c = his_command_connect(&cfg, &db, true);
     if (!c)
         return 1;
     char err[2048] = "";
     rc = prov_add_district(c, vals[0], vals[1], false, err, sizeof err);
     if (rc < 0)
         fprintf(stderr, "his: %s\n", err);
-    prov_close(c, &db);
+    his_command_close(c, &db);
     return rc < 0 ? 1 : 0;
 }
 
@@ -508,14 +478,14 @@ static int cmd_remove_district(int argc, char **argv)
         return 2;
     }
     struct his_db db;
-    PGconn *c = prov_open(&cfg, &db);
+    PGconn *c = his_command_connect(&cfg, &db, true);
     if (!c)
         return 1;
     char err[2048] = "";
     rc = prov_remove_district(c, vals[0], err, sizeof err);
     if (rc < 0)
         fprintf(stderr, "his: %s\n", err);
-    prov_close(c, &db);
+    his_command_close(c, &db);
     return rc < 0 ? 1 : 0;
 }
 
@@ -644,11 +614,11 @@ static int cmd_status(int argc, char **argv)
     if (rc)
         return rc == 3 ? 0 : rc;
     struct his_db db;
-    PGconn *c = prov_open(&cfg, &db);
+    PGconn *c = his_command_connect(&cfg, &db, true);
     if (!c)
         return 1;
     json_t *arr = prov_status_json(c, !bv[1]);
-    prov_close(c, &db);
+    his_command_close(c, &db);
     if (bv[0]) {
         char *s = json_dumps(arr, JSON_COMPACT);
         puts(s);
@@ -702,12 +672,12 @@ static int cmd_refresh(int argc, char **argv)
     if (rc)
         return rc == 3 ? 0 : rc;
     struct his_db db;
-    PGconn *c = prov_open(&cfg, &db);
+    PGconn *c = his_command_connect(&cfg, &db, true);
     if (!c)
         return 1;
     char err[1024] = "";
     rc = prov_refresh_all(c, err, sizeof err);
-    prov_close(c, &db);
+    his_command_close(c, &db);
     return rc < 0 ? 1 : 0;
 }
 

@@ -13,21 +13,6 @@
 
 static const enum config_key rx_keys[] = {CFG_DATA_DIR, CFG_DATABASE_URL, CFG_LOG_LEVEL, CFG_CONFIG_FILE, CFG__COUNT};
 
-static PGconn *open_db(const struct config *cfg, struct his_db *db)
-{
-    char err[2048];
-    if (his_db_open(cfg, db, err, sizeof err) < 0) {
-        fprintf(stderr, "his: %s\n", err);
-        return NULL;
-    }
-    PGconn *c = db_connect(db->conninfo, err, sizeof err);
-    if (!c) {
-        fprintf(stderr, "his: cannot connect to the database: %s\n", err);
-        his_db_close(db);
-    }
-    return c;
-}
-
 static int verify(PGconn *c, const char *code_in)
 {
     char code[RX_CODE_LEN + 1];
@@ -101,7 +86,7 @@ int cmd_rx(int argc, char **argv)
         return 2;
     }
     struct his_db db;
-    PGconn *c = open_db(&cfg, &db);
+    PGconn *c = his_command_connect(&cfg, &db, false);
     if (!c) {
         config_free(&cfg);
         return 1;
