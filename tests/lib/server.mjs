@@ -12,8 +12,13 @@ export const DEMO_PASSWORD = 'Demo@2026';
 if (!PGHOST) throw new Error('HIS_TEST_PGHOST is not set: run the tests through tests/run-all.sh');
 
 export function psql(db, sql) {
-  return execFileSync('psql', ['-h', PGHOST, '-U', 'postgres', '-d', db, '-v', 'ON_ERROR_STOP=1', '-qAt', '-c', sql],
-    { encoding: 'utf8' }).trim();
+  const base = ['-h', PGHOST, '-U', 'postgres', '-d', db, '-v', 'ON_ERROR_STOP=1', '-qAt'];
+  if (sql.length < 100000)
+    return execFileSync('psql', [...base, '-c', sql], { encoding: 'utf8' }).trim();
+  // Too long for a command-line argument (checks that list every id acknowledged in a long run): through
+  // standard input, in one transaction like -c.
+  return execFileSync('psql', [...base, '-1', '-f', '-'],
+    { encoding: 'utf8', input: sql, maxBuffer: 256 * 1024 * 1024 }).trim();
 }
 
 export function createDatabase(template = 'his_template') {
