@@ -44,7 +44,7 @@ struct db_pool {
     struct db_slot *slots;
 };
 
-static PGconn *open_conn(db_pool_t *p);
+static PGconn *open_conn(db_pool_t *p, int slot);
 static PGconn *pool_acquire(db_pool_t *p, int timeout_ms, struct stmt_cache **cache);
 static void clear_result(void *r);
 static void tx_fail(db_tx_t *tx, PGresult *r, const char *fallback);
@@ -120,7 +120,7 @@ int db_exec_cmd(PGconn *c, const char *sql, char *err, size_t errlen)
     return rc;
 }
 
-static PGconn *open_conn(db_pool_t *p)
+static PGconn *open_conn(db_pool_t *p, int slot)
 {
     char err[256];
     PGconn *c = db_connect(p->conninfo, err, sizeof err);
@@ -131,7 +131,10 @@ static PGconn *open_conn(db_pool_t *p)
     if (p->app_role) {
         char *q = PQescapeIdentifier(c, p->app_role, strlen(p->app_role));
         char sql[256];
-        snprintf(sql, sizeof sql, "SET ROLE %s", q);
+        /* his.audit_shard: this connection writes its own audit chain per
+         * facility (schema/015_write_path.sql), so concurrent requests never
+         * queue on one chain head. */
+        snprintf(sql, sizeof sql, "SET ROLE %s; SET his.audit_shard = '%d'", q, slot % 256);
         PQfreemem(q);
         if (db_exec_cmd(c, sql, err, sizeof err) < 0) {
             log_error("SET ROLE %s failed: %s", p->app_role, err);
@@ -214,7 +217,7 @@ static PGconn *pool_acquire(db_pool_t *p, int timeout_ms, struct stmt_cache **ca
     }
     bool fresh = !c;
     if (!c)
-        c = open_conn(p); /* outside the lock: connecting may take a while */
+        c = open_conn(p, slot); /* outside the lock: connecting may take a while */
     /* The slot is ours (busy) until released: its cache is ours too. */
     if (c && (fresh || (prepare_enabled() && !p->slots[slot].cache)))
         cache_reset(&p->slots[slot]);

@@ -43,14 +43,14 @@
 
 static const char SQL_VISITS_LEVEL[] =
     "SELECT to_char(v.day, 'YYYY-MM-DD') AS day, f.level, sum(v.visits)::bigint AS visits "
-    "FROM dash.visits_daily v JOIN core.facilities f ON f.id = v.facility_id "
+    "FROM dash.visits_daily_now v JOIN core.facilities f ON f.id = v.facility_id "
     "WHERE v.day BETWEEN $1::date AND $2::date AND " IN_DISTRICT("v.facility_id") " "
     "GROUP BY v.day, f.level HAVING sum(v.visits) <> 0 ORDER BY v.day, f.level";
 
 static const char SQL_VISITS_FACILITY[] =
     "SELECT to_char(v.day, 'YYYY-MM-DD') AS day, f.code AS facility_code, f.name AS facility_name, f.level, "
     "sum(v.visits)::bigint AS visits "
-    "FROM dash.visits_daily v JOIN core.facilities f ON f.id = v.facility_id "
+    "FROM dash.visits_daily_now v JOIN core.facilities f ON f.id = v.facility_id "
     "WHERE v.day BETWEEN $1::date AND $2::date AND " IN_DISTRICT("v.facility_id") " "
     "GROUP BY v.day, f.code, f.name, f.level HAVING sum(v.visits) <> 0 ORDER BY v.day, f.code";
 

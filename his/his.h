@@ -35,6 +35,11 @@ int his_parse_args(int argc, char **argv, const enum config_key *keys, const cha
 
 /* Subcommands */
 int cmd_serve(int argc, char **argv);
+
+/* his/maintenance.c: background upkeep of `his serve` (dashboard fold). */
+struct app;
+int maintenance_start(struct app *app);
+void maintenance_stop(void);
 int cmd_db(int argc, char **argv);
 int cmd_user(int argc, char **argv);
 int cmd_facility(int argc, char **argv);

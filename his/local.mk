@@ -6,7 +6,7 @@ his_his_SOURCES = \
 	his/catalog.c his/patients.c his/households.c his/visits.c his/phr.c his/dashboard.c \
 	his/idcard.c his/idcard.h his/patients.h his/province.c \
 	his/hl7_engine.h his/hl7_listener.c his/hl7_inbound.c his/hl7_outbound.c his/referrals.c \
-	his/metrics.c his/cmd_ops.c \
+	his/metrics.c his/cmd_ops.c his/maintenance.c \
 	$(PHARMACY_SOURCES) $(CLAIMS_SOURCES)
 his_his_CPPFLAGS = $(AM_CPPFLAGS) -DHIS_SRCDIR='"$(abs_top_srcdir)"' $(MHD_CFLAGS) $(PQ_CFLAGS) $(JANSSON_CFLAGS) \
 	$(XML2_CFLAGS) $(OPENSSL_CFLAGS) $(CURL_CFLAGS)

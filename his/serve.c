@@ -150,6 +150,7 @@ int cmd_serve(int argc, char **argv)
     /* Delivery of the outbox (portals, HL7 peers): after the routes, which
      * register the delivery targets. */
     outbox_workers_start(&app, 4);
+    maintenance_start(&app);
     char host[256];
     snprintf(host, sizeof host, "%s", o.listen);
     char *colon = strrchr(host, ':');
@@ -164,6 +165,7 @@ int cmd_serve(int argc, char **argv)
     sigwait(&set, &sig);
     log_info("signal %d: stopping", sig);
     app.stopping = true;
+    maintenance_stop();
     outbox_workers_stop();
     hl7srv_stop(hl7);
     http_server_stop(srv);

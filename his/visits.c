@@ -392,13 +392,16 @@ static void handle_create(http_req_t *req)
     /* MA_LK = facility code + yyMMdd + the id on 8 digits. */
     PGresult *r = db_q(&tx,
         "WITH nid AS (SELECT nextval('clinical.visits_id_seq') AS id) "
-        "INSERT INTO clinical.visits (id, ma_lk, patient_id, kind, reason, department, doctor_id, admitted_at, "
+        "INSERT INTO clinical.visits AS v (id, ma_lk, patient_id, kind, reason, department, doctor_id, admitted_at, "
         "  referral_from, referral_paper, card_number, card_benefit_level, card_valid_from, card_valid_to, "
         "  card_primary_facility, card_valid_at_reception, route, benefit_percent, route_percent, "
         "  coverage_percent, created_by, updated_by) "
         "SELECT nid.id, $1 || to_char(now() AT TIME ZONE 'Asia/Ho_Chi_Minh', 'YYMMDD') || repeat('0', greatest(0, 8 - length(nid.id::text))) || nid.id::text, "
         "  $2, $3, $4, $5, $6, CASE WHEN $3 = 'inpatient' THEN now() END, $7, $8, $9, $10, $11::date, $12::date, "
-        "  $13, $14, $15, $16, $17, $18, $19, $19 FROM nid RETURNING id",
+        "  $13, $14, $15, $16, $17, $18, $19, $19 FROM nid "
+        /* The reply, in the shape clinical.visit_json gives (a new visit has
+         * no diagnoses, services or versions): no second read of the row. */
+        "RETURNING (clinical.visit_core_json(v, $1) || '{\"versions\": []}'::jsonb)::text, v.id, v.version",
         req->user->facility_code, req_ll(req, n.patient_id), n.kind, n.reason, n.department,
         role_is(req, "doctor") ? req_ll(req, req->user->id) : NULL, n.referral_from, n.referral_paper,
         ci.card_number, co.level ? req_ll(req, co.level) : NULL, ci.valid_from, ci.valid_to, ci.primary_facility,
@@ -408,7 +411,12 @@ static void handle_create(http_req_t *req)
         req_tx_fail(req, &tx);
         return;
     }
-    reply_visit(req, &tx, db_ll(r, 0, 0), 201, "create", co.route, true);
+    const char *id = db_val(r, 0, 1), *body = db_val(r, 0, 0);
+    audit_record(&tx, req, "create", "visit", id, n.patient_id, "ok", co.route);
+    req_set_etag(req, db_ll(r, 0, 2));
+    http_reply_raw(req, 201, "application/json; charset=utf-8", body, strlen(body));
+    req_idempotent_store(req, &tx);
+    req_tx_commit(req, &tx);
 }
 
 /* ---- GET /api/v1/visits/{id} -------------------------------------------- */

@@ -338,6 +338,15 @@ test('route rules: emergency, referral, provincial outpatient, expired card, no 
   const nocard = await newVisit(await newPatient());
   assert.equal(nocard.coverage.card_number, null);
   assert.equal(nocard.coverage.route, 'uninsured');
+
+  // The reply to POST is built with the new row (no read back): it is the
+  // visit exactly as GET shows it, for every kind and route above.
+  for (const [v, client] of [[e, doctor], [r, doctor], [po, provincial], [pi, provincial], [x, doctor], [nocard, doctor]]) {
+    const g = await client.get(`/api/v1/visits/${v.id}`);
+    assert.equal(g.status, 200);
+    assert.deepEqual(v, g.json, `POST and GET of visit ${v.id} differ`);
+    assert.ok(Array.isArray(v.versions) && v.versions.length === 0 && v.diagnoses.length === 0 && v.services.length === 0);
+  }
 });
 
 test('a nurse records vitals but not the clinical content; visits are closed by doctors', async () => {
