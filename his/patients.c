@@ -774,9 +774,59 @@ static void handle_patch(http_req_t *req)
 
 /* Tables whose rows follow the survivor. Only those that exist (other
  * modules' migrations may not have landed) and that have the column; each
- * is a fixed name, never request text. Tables with one row per patient
- * (health records) are not moved: the merged record stays readable. */
-static const char *const merge_tables[] = {"clinical.visits", NULL};
+ * is a fixed name, never request text. Claims stay with the record they
+ * were sent for (the XML already went out with it). The health record,
+ * one per patient, is merged instead (merge_health_record). */
+static const char *const merge_tables[] = {"clinical.visits", "pharmacy.prescriptions", NULL};
+
+/* The merged patient's health record joins the survivor's: copied when the
+ * survivor has none, else merged section by section
+ * (clinical.health_section_merge, schema/016). Either way the survivor's
+ * record gets a new version row, like any edit; the merged patient's record
+ * and its versions stay as they were, readable through the merged patient.
+ * Returns "health_record:copied|merged|none", or NULL on a database error. */
+static const char *merge_health_record(db_tx_t *tx, const char *from, const char *into, const char *uid)
+{
+    PGresult *r = db_q(tx, "SELECT patient_id FROM clinical.health_records WHERE patient_id IN ($1, $2) "
+                           "ORDER BY patient_id FOR UPDATE", from, into);
+    if (!r)
+        return NULL;
+    bool has_from = false, has_into = false;
+    for (int i = 0; i < PQntuples(r); i++) {
+        has_from |= strcmp(db_val(r, i, 0), from) == 0;
+        has_into |= strcmp(db_val(r, i, 0), into) == 0;
+    }
+    if (!has_from)
+        return "health_record:none";
+    PGresult *w = has_into
+        ? db_q(tx, "UPDATE clinical.health_records s SET "
+                   "  identity = clinical.health_section_merge(s.identity, m.identity), "
+                   "  history = clinical.health_section_merge(s.history, m.history), "
+                   "  prevention = clinical.health_section_merge(s.prevention, m.prevention), "
+                   "  version = s.version + 1, updated_at = now(), updated_by = NULLIF($3, '0')::bigint "
+                   "FROM clinical.health_records m WHERE s.patient_id = $2 AND m.patient_id = $1 RETURNING s.version",
+               from, into, uid)
+        : db_q(tx, "INSERT INTO clinical.health_records (patient_id, identity, history, prevention, updated_by) "
+                   "SELECT $2, m.identity, m.history, m.prevention, NULLIF($3, '0')::bigint "
+                   "FROM clinical.health_records m WHERE m.patient_id = $1 RETURNING version",
+               from, into, uid);
+    if (!w || PQntuples(w) != 1)
+        return NULL;
+    PGresult *v = db_q(tx,
+         "INSERT INTO clinical.health_record_versions (patient_id, version, facility_id, identity, history, "
+         "  prevention, changed_sections, saved_by) "
+         "SELECT r.patient_id, r.version, r.facility_id, r.identity, r.history, r.prevention, "
+         "  array_remove(ARRAY[CASE WHEN p.identity IS DISTINCT FROM r.identity THEN 'identity' END, "
+         "                     CASE WHEN p.history IS DISTINCT FROM r.history THEN 'history' END, "
+         "                     CASE WHEN p.prevention IS DISTINCT FROM r.prevention THEN 'prevention' END], NULL), "
+         "  NULLIF($2, '0')::bigint "
+         "FROM clinical.health_records r LEFT JOIN clinical.health_record_versions p "
+         "  ON p.patient_id = r.patient_id AND p.version = r.version - 1 WHERE r.patient_id = $1",
+         into, uid);
+    if (!v)
+        return NULL;
+    return has_into ? "health_record:merged" : "health_record:copied";
+}
 
 static const char *move_rows(db_tx_t *tx, http_req_t *req, const char *from, const char *into)
 {
@@ -862,10 +912,16 @@ static void handle_merge(http_req_t *req)
                        sid, sinto);
     PGresult *m = db_q(&tx, "UPDATE clinical.patients SET merged_into = $2, version = version + 1, updated_at = now() "
                             "WHERE id = $1", sid, sinto);
+    const char *uid = req_ll(req, req->user ? req->user->id : 0);
     const char *moved = u && m ? move_rows(&tx, req, sid, sinto) : NULL;
+    const char *hr = moved ? merge_health_record(&tx, sid, sinto, uid) : NULL;
+    if (hr)
+        moved = arena_printf(req->arena, "%s;%s", moved, hr);
+    else
+        moved = NULL;
     PGresult *log = moved ? db_q(&tx, "INSERT INTO clinical.patient_merges (from_patient_id, into_patient_id, merged_by, moved) "
                                       "VALUES ($1, $2, NULLIF($3, '0')::bigint, $4)",
-                                 sid, sinto, req_ll(req, req->user ? req->user->id : 0), moved) : NULL;
+                                 sid, sinto, uid, moved) : NULL;
     PGresult *out = log ? db_q(&tx, "SELECT " PATIENT_COLS " FROM clinical.patients p WHERE p.id = $1", sinto) : NULL;
     if (!out) {
         req_tx_fail(req, &tx);

@@ -135,6 +135,61 @@ test('a duplicate is flagged at registration, then merged with an audit row', as
   assert.equal(again.status, 409);
 });
 
+test('a merge brings the merged patient\'s visits, prescriptions and health record to the survivor', async () => {
+  const mk = async (name, extra = {}) => {
+    const r = await doctor.post('/api/v1/patients', { full_name: name, birth_date: '2023-06-01', sex: 'female', confirm_new: true, ...extra });
+    assert.equal(r.status, 201, r.text);
+    return r.json.id;
+  };
+  const hr = (pid, body, v) => doctor.put(`/api/v1/patients/${pid}/health-record`, body, { 'If-Match': `"${v}"` });
+  // Survivor with a record; duplicate with another record that overlaps it.
+  const keep = await mk('Đinh Thị Gộp');
+  const dup = await mk('Dinh Thi Gop');
+  assert.equal((await hr(keep, {
+    identity: { blood_group_abo: 'O' },
+    history: { allergies: [{ type: 'food', agent: 'Tôm', reaction: 'Nổi mẩn' }] },
+    prevention: { vaccinations: [{ vaccine: 'BCG', dose: 1, date: '2023-06-02' }] },
+  }, 0)).status, 200);
+  assert.equal((await hr(dup, {
+    identity: { blood_group_abo: 'A', mother_name: 'Đinh Thị Mẹ' },
+    history: { allergies: [{ type: 'food', agent: 'Tôm', reaction: 'Nổi mẩn' }, { type: 'drug', agent: 'Penicillin', reaction: 'Sốc' }] },
+    prevention: { vaccinations: [{ vaccine: 'Viêm gan B sơ sinh', dose: 1, date: '2023-06-01' }], screenings: [{ type: 'Sàng lọc sơ sinh', date: '2023-06', result: 'Bình thường' }] },
+  }, 0)).status, 200);
+  const visit = await doctor.post('/api/v1/visits', { patient_id: dup, kind: 'outpatient' });
+  assert.equal(visit.status, 201, visit.text);
+  srv.sql(`INSERT INTO clinical.visit_diagnoses (visit_id, facility_id, seq, icd10, is_primary) SELECT id, facility_id, 0, 'J06.9', true FROM clinical.visits WHERE id = ${visit.json.id}`);
+  const rx = await doctor.post(`/api/v1/visits/${visit.json.id}/prescriptions`, {
+    type: 'C', items: [{ drug_code: 'T0001', quantity: 15, unit: 'viên', dosage: 'Uống 1 viên x 3 lần/ngày', days: 5 }] });
+  assert.equal(rx.status, 201, rx.text);
+  const m = await doctor.post(`/api/v1/patients/${dup}/merge`, { into: keep });
+  assert.equal(m.status, 200, m.text);
+  const rec = (await doctor.get(`/api/v1/patients/${keep}/health-record`)).json;
+  assert.equal(rec.version, 2, 'the merge is a new version of the survivor\'s record');
+  assert.equal(rec.identity.blood_group_abo, 'O', 'the survivor\'s own value is kept');
+  assert.equal(rec.identity.mother_name, 'Đinh Thị Mẹ', 'what the survivor lacked is taken');
+  assert.deepEqual(rec.history.allergies.map((a) => a.agent), ['Tôm', 'Penicillin'], 'lists are joined without duplicates');
+  assert.deepEqual(rec.prevention.vaccinations.map((v) => v.vaccine), ['BCG', 'Viêm gan B sơ sinh']);
+  assert.equal(rec.prevention.screenings.length, 1);
+  assert.equal(srv.sql(`SELECT changed_sections::text FROM clinical.health_record_versions WHERE patient_id = ${keep} AND version = 2`), '{identity,history,prevention}');
+  // the merged patient's own record is untouched and still readable
+  const old = (await doctor.get(`/api/v1/patients/${dup}/health-record`)).json;
+  assert.equal(old.version, 1);
+  assert.equal(old.identity.blood_group_abo, 'A');
+  assert.equal(srv.sql(`SELECT patient_id FROM clinical.visits WHERE id = ${visit.json.id}`), String(keep));
+  assert.equal(srv.sql(`SELECT patient_id FROM pharmacy.prescriptions WHERE id = ${rx.json.id}`), String(keep));
+  assert.match(srv.sql(`SELECT moved FROM clinical.patient_merges WHERE from_patient_id = ${dup}`), /clinical\.visits:1.*health_record:merged/);
+
+  // A survivor without a record gets a copy of the merged one's.
+  const keep2 = await mk('Đinh Thị Hai');
+  const dup2 = await mk('Dinh Thi Hai');
+  assert.equal((await hr(dup2, { prevention: { vaccinations: [{ vaccine: 'BCG', dose: 1, date: '2023-06-03' }] } }, 0)).status, 200);
+  assert.equal((await doctor.post(`/api/v1/patients/${dup2}/merge`, { into: keep2 })).status, 200);
+  const rec2 = (await doctor.get(`/api/v1/patients/${keep2}/health-record`)).json;
+  assert.equal(rec2.version, 1);
+  assert.deepEqual(rec2.prevention.vaccinations.map((v) => v.vaccine), ['BCG']);
+  assert.match(srv.sql(`SELECT moved FROM clinical.patient_merges WHERE from_patient_id = ${dup2}`), /health_record:copied/);
+});
+
 test('PATCH needs If-Match; a stale one gets 412 and the stored row is unchanged', async () => {
   const c = await doctor.post('/api/v1/patients', { full_name: 'Ma Thị Sửa', birth_date: '1980-07-07', sex: 'female' });
   const id = c.json.id;
