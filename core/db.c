@@ -338,37 +338,185 @@ int db_tx_begin(db_tx_t *tx, db_pool_t *p, arena_t *a, const struct db_scope *sc
         snprintf(tx->error, sizeof tx->error, "database unavailable");
         return -1;
     }
-    /* One round trip: BEGIN and the scope settings. The values are integers
-     * and a role name checked against a fixed list, never user text. */
-    char sql[512];
+    /* The role is checked against a fixed alphabet; values go as
+     * parameters. BEGIN itself waits for the first statement. */
     const char *role = scope && scope->role ? scope->role : "anonymous";
+    if (strlen(role) >= sizeof tx->scope_role)
+        role = "anonymous";
     for (const char *c = role; *c; c++)
         if (!((*c >= 'a' && *c <= 'z') || *c == '_'))
             role = "anonymous";
-    snprintf(sql, sizeof sql,
-             "BEGIN; SELECT set_config('his.user_id','%lld',true), "
-             "set_config('his.facility_id','%lld',true), set_config('his.role','%s',true)",
-             scope ? scope->user_id : 0, scope ? scope->facility_id : 0, role);
-    PGresult *r = PQexec(tx->conn, sql);
-    if (PQresultStatus(r) != PGRES_TUPLES_OK) {
+    snprintf(tx->scope_role, sizeof tx->scope_role, "%s", role);
+    tx->scope_user_id = scope ? scope->user_id : 0;
+    tx->scope_facility_id = scope ? scope->facility_id : 0;
+    tx->begin_pending = true;
+    return 0;
+}
+
+static const char SCOPE_SQL[] = "SELECT set_config('his.user_id', $1, true), set_config('his.facility_id', $2, true), "
+                                "set_config('his.role', $3, true)";
+
+/* The prepared statement name for sql in the connection's cache, or NULL
+ * when it is not cached (no cache, or full). *prepare: not prepared yet. */
+static const char *stmt_slot(struct stmt_cache *sc, const char *sql, char name[24], size_t *slot, bool *prepare,
+                             size_t taken)
+{
+    *prepare = false;
+    if (!sc)
+        return NULL;
+    uint64_t h = sql_hash(sql);
+    size_t i = (size_t)(h % STMT_SLOTS);
+    /* taken: a slot being prepared in the same pipeline, not yet recorded. */
+    while (i == taken || (sc->e[i].sql && !(sc->e[i].h == h && strcmp(sc->e[i].sql, sql) == 0)))
+        i = (i + 1) % STMT_SLOTS;
+    if (!sc->e[i].sql && sc->n >= STMT_MAX)
+        return NULL;
+    snprintf(name, 24, "his_%zu", i);
+    *slot = i;
+    *prepare = !sc->e[i].sql;
+    return name;
+}
+
+static void stmt_remember(struct stmt_cache *sc, size_t slot, const char *sql)
+{
+    sc->e[slot].h = sql_hash(sql);
+    sc->e[slot].sql = strdup(sql);
+    sc->n++;
+}
+
+/* Queues one statement in pipeline mode (prepared through the cache when it
+ * can be). Returns how many results it will produce (0 on a send error). */
+static int send_stmt(PGconn *c, struct stmt_cache *sc, const char *sql, int n, const char *const *params,
+                     size_t *slot, bool *prepare, size_t taken)
+{
+    char name[24];
+    const char *nm = stmt_slot(sc, sql, name, slot, prepare, taken);
+    if (!nm)
+        return PQsendQueryParams(c, sql, n, NULL, params, NULL, NULL, 0) == 1;
+    if (*prepare && PQsendPrepare(c, nm, sql, n, NULL) != 1)
+        return 0;
+    if (PQsendQueryPrepared(c, nm, n, params, NULL, NULL, 0) != 1)
+        return 0;
+    return *prepare ? 2 : 1;
+}
+
+/* The result of one pipelined query: its last result, or the first error. */
+static PGresult *pipeline_take(PGconn *c)
+{
+    PGresult *keep = NULL, *r;
+    while ((r = PQgetResult(c)) != NULL) {
+        ExecStatusType st = PQresultStatus(r);
+        bool err = st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK;
+        if (!keep || (err && (PQresultStatus(keep) == PGRES_COMMAND_OK || PQresultStatus(keep) == PGRES_TUPLES_OK))) {
+            PQclear(keep);
+            keep = r;
+        } else {
+            PQclear(r);
+        }
+    }
+    return keep;
+}
+
+/* BEGIN, the scope and (when sql is given) the first statement in one round
+ * trip. Returns the statement's result (or the scope's when sql is NULL);
+ * an error result when any of them failed. */
+static PGresult *begin_with(db_tx_t *tx, const char *sql, int n, const char *const *params)
+{
+    PGconn *c = tx->conn;
+    tx->begin_pending = false;
+    char uid[24], fid[24];
+    snprintf(uid, sizeof uid, "%lld", tx->scope_user_id);
+    snprintf(fid, sizeof fid, "%lld", tx->scope_facility_id);
+    const char *sp[3] = {uid, fid, tx->scope_role};
+    if (PQenterPipelineMode(c) != 1)
+        return NULL;
+    size_t sslot = 0, qslot = 0;
+    bool sprep = false, qprep = false;
+    int nres = 0, k;
+    bool ok = PQsendQueryParams(c, "BEGIN", 0, NULL, NULL, NULL, NULL, 0) == 1;
+    nres += ok;
+    if (ok && (k = send_stmt(c, tx->cache, SCOPE_SQL, 3, sp, &sslot, &sprep, SIZE_MAX)) > 0)
+        nres += k;
+    else
+        ok = false;
+    if (ok && sql) {
+        if ((k = send_stmt(c, tx->cache, sql, n, params, &qslot, &qprep, sprep ? sslot : SIZE_MAX)) > 0)
+            nres += k;
+        else
+            ok = false;
+    }
+    if (PQpipelineSync(c) != 1)
+        ok = false;
+    /* Results in order: BEGIN, [prepare] scope, [prepare] statement. */
+    PGresult *res[5] = {NULL};
+    for (int i = 0; i < nres && i < 5; i++)
+        res[i] = pipeline_take(c);
+    PGresult *r;
+    while ((r = PQgetResult(c)) != NULL) /* the sync point */
+        PQclear(r);
+    PQexitPipelineMode(c);
+    PGresult *out = NULL;
+    bool all_good = ok;
+    for (int i = 0; i < nres && i < 5; i++) {
+        ExecStatusType st = PQresultStatus(res[i]);
+        if (res[i] && (st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK))
+            continue;
+        all_good = false;
+        if (!out && res[i] && st != PGRES_PIPELINE_ABORTED) {
+            out = res[i]; /* the first real error: what failed and why */
+            res[i] = NULL;
+        }
+    }
+    if (all_good) {
+        if (sprep)
+            stmt_remember(tx->cache, sslot, SCOPE_SQL);
+        if (sql && qprep)
+            stmt_remember(tx->cache, qslot, sql);
+        out = res[nres - 1];
+        res[nres - 1] = NULL;
+    }
+    for (int i = 0; i < 5; i++)
+        PQclear(res[i]);
+    return out;
+}
+
+/* Sends a pending BEGIN on its own; -1 (the transaction failed) on error. */
+static int flush_begin(db_tx_t *tx)
+{
+    if (!tx->begin_pending)
+        return 0;
+    PGresult *r = begin_with(tx, NULL, 0, NULL);
+    if (!r || PQresultStatus(r) != PGRES_TUPLES_OK) {
         tx_fail(tx, r, "BEGIN failed");
         PQclear(r);
-        db_pool_release(p, tx->conn);
-        tx->conn = NULL;
         return -1;
     }
     PQclear(r);
     return 0;
 }
 
+PGconn *db_tx_conn(db_tx_t *tx)
+{
+    if (tx->failed || !tx->conn || flush_begin(tx) < 0)
+        return NULL;
+    return tx->conn;
+}
+
 PGresult *db_query(db_tx_t *tx, const char *sql, int nparams, const char *const *params)
 {
     if (tx->failed || !tx->conn)
         return NULL;
-    PGresult *r = exec_params(tx->conn, tx->cache, sql, nparams, params);
+    bool opening = tx->begin_pending;
+    PGresult *r = opening ? begin_with(tx, sql, nparams, params)
+                          : exec_params(tx->conn, tx->cache, sql, nparams, params);
     ExecStatusType st = PQresultStatus(r);
     if (st != PGRES_TUPLES_OK && st != PGRES_COMMAND_OK) {
         tx_fail(tx, r, "query failed");
+        /* Nothing back from the round trip that opens the transaction: the
+         * connection is gone (a restarted server), as when BEGIN was sent
+         * on its own. */
+        if (opening && !r)
+            snprintf(tx->sqlstate, sizeof tx->sqlstate, "08006");
         if (tx->sqlstate[0] != '2' || tx->sqlstate[1] != '3')
             log_warn("query failed (%s): %s", tx->sqlstate, tx->error);
         PQclear(r);
@@ -405,7 +553,7 @@ PGresult *db_query_once(db_pool_t *p, arena_t *a, const char *sql, int nparams, 
 
 int db_tx_exec_simple(db_tx_t *tx, const char *sql)
 {
-    if (!tx->conn)
+    if (!tx->conn || flush_begin(tx) < 0)
         return -1;
     PGresult *r = PQexec(tx->conn, sql);
     ExecStatusType st = PQresultStatus(r);
@@ -499,7 +647,9 @@ int db_tx_commit(db_tx_t *tx)
     if (!tx->conn)
         return -1;
     int rc = -1;
-    if (!tx->failed) {
+    if (!tx->failed && tx->begin_pending && !tx->deferred) {
+        rc = 0; /* nothing was sent: nothing to commit */
+    } else if (!tx->failed && flush_begin(tx) == 0) {
         if (tx->deferred) {
             rc = commit_pipelined(tx);
         } else {
@@ -520,8 +670,10 @@ void db_tx_rollback(db_tx_t *tx)
 {
     if (!tx->conn)
         return;
-    PGresult *r = PQexec(tx->conn, "ROLLBACK");
-    PQclear(r);
+    if (!tx->begin_pending) {
+        PGresult *r = PQexec(tx->conn, "ROLLBACK");
+        PQclear(r);
+    }
     db_pool_release(tx->pool, tx->conn);
     tx->conn = NULL;
 }
@@ -546,5 +698,7 @@ bool db_is_unique_violation(const db_tx_t *tx)
 
 bool db_is_connection_error(const db_tx_t *tx)
 {
-    return tx->sqlstate[0] == '0' && tx->sqlstate[1] == '8';
+    /* 08: connection exceptions; 57P: the server is shutting down or
+     * restarting (admin_shutdown, crash_shutdown, cannot_connect_now). */
+    return (tx->sqlstate[0] == '0' && tx->sqlstate[1] == '8') || strncmp(tx->sqlstate, "57P", 3) == 0;
 }

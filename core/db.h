@@ -28,6 +28,11 @@ typedef struct db_tx {
     struct db_deferred *deferred; /* statements sent with COMMIT, in order */
     struct db_deferred **deferred_tail;
     bool failed;
+    /* BEGIN and the scope are sent with the first statement (one round trip
+     * fewer per request); until then nothing has reached the server. */
+    bool begin_pending;
+    long long scope_user_id, scope_facility_id;
+    char scope_role[40];
     char sqlstate[6];
     char error[256];
 } db_tx_t;
@@ -64,6 +69,9 @@ PGresult *db_query_once(db_pool_t *p, arena_t *a, const char *sql, int nparams, 
                         bool *unavailable);
 /* Savepoint helpers for an insert that may conflict. */
 int db_tx_exec_simple(db_tx_t *tx, const char *sql);
+/* The transaction's connection, its BEGIN sent: for code that talks to
+ * libpq directly inside the transaction. NULL when the transaction failed. */
+PGconn *db_tx_conn(db_tx_t *tx);
 
 #define DB_NARGS(...) ((int)(sizeof((const char *[]){__VA_ARGS__}) / sizeof(const char *)))
 #define db_q(tx, sql, ...) db_query((tx), (sql), DB_NARGS(__VA_ARGS__), (const char *[]){__VA_ARGS__})

@@ -1110,7 +1110,10 @@ static int process_one(struct pctx *p, const char *raw, size_t len)
 
 static bool simple(db_tx_t *tx, const char *sql)
 {
-    PGresult *r = PQexec(tx->conn, sql);
+    PGconn *c = db_tx_conn(tx);
+    if (!c)
+        return false;
+    PGresult *r = PQexec(c, sql);
     bool ok = PQresultStatus(r) == PGRES_COMMAND_OK;
     PQclear(r);
     return ok;

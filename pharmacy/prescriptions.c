@@ -669,7 +669,7 @@ static void handle_issue(http_req_t *req)
         return;
     EVP_PKEY *key = facility_key(req);
     char err[256] = "";
-    char *sig = key ? rx_sign_stored(tx.conn, key, strtoll(id, NULL, 10), err, sizeof err) : NULL;
+    char *sig = key ? rx_sign_stored(db_tx_conn(&tx), key, strtoll(id, NULL, 10), err, sizeof err) : NULL;
     EVP_PKEY_free(key);
     if (!sig) {
         log_error("prescription signing failed: %s", err);
