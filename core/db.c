@@ -359,16 +359,22 @@ static const char SCOPE_SQL[] = "SELECT set_config('his.user_id', $1, true), set
 /* The prepared statement name for sql in the connection's cache, or NULL
  * when it is not cached (no cache, or full). *prepare: not prepared yet. */
 static const char *stmt_slot(struct stmt_cache *sc, const char *sql, char name[24], size_t *slot, bool *prepare,
-                             size_t taken)
+                             const size_t *taken, int ntaken)
 {
     *prepare = false;
     if (!sc)
         return NULL;
     uint64_t h = sql_hash(sql);
     size_t i = (size_t)(h % STMT_SLOTS);
-    /* taken: a slot being prepared in the same pipeline, not yet recorded. */
-    while (i == taken || (sc->e[i].sql && !(sc->e[i].h == h && strcmp(sc->e[i].sql, sql) == 0)))
+    /* taken: slots being prepared in the same pipeline, not yet recorded. */
+    for (;;) {
+        bool busy = sc->e[i].sql && !(sc->e[i].h == h && strcmp(sc->e[i].sql, sql) == 0);
+        for (int t = 0; t < ntaken && !busy; t++)
+            busy = taken[t] == i;
+        if (!busy)
+            break;
         i = (i + 1) % STMT_SLOTS;
+    }
     if (!sc->e[i].sql && sc->n >= STMT_MAX)
         return NULL;
     snprintf(name, 24, "his_%zu", i);
@@ -387,10 +393,10 @@ static void stmt_remember(struct stmt_cache *sc, size_t slot, const char *sql)
 /* Queues one statement in pipeline mode (prepared through the cache when it
  * can be). Returns how many results it will produce (0 on a send error). */
 static int send_stmt(PGconn *c, struct stmt_cache *sc, const char *sql, int n, const char *const *params,
-                     size_t *slot, bool *prepare, size_t taken)
+                     size_t *slot, bool *prepare, const size_t *taken, int ntaken)
 {
     char name[24];
-    const char *nm = stmt_slot(sc, sql, name, slot, prepare, taken);
+    const char *nm = stmt_slot(sc, sql, name, slot, prepare, taken, ntaken);
     if (!nm)
         return PQsendQueryParams(c, sql, n, NULL, params, NULL, NULL, 0) == 1;
     if (*prepare && PQsendPrepare(c, nm, sql, n, NULL) != 1)
@@ -417,67 +423,127 @@ static PGresult *pipeline_take(PGconn *c)
     return keep;
 }
 
-/* BEGIN, the scope and (when sql is given) the first statement in one round
- * trip. Returns the statement's result (or the scope's when sql is NULL);
- * an error result when any of them failed. */
-static PGresult *begin_with(db_tx_t *tx, const char *sql, int n, const char *const *params)
+#define PIPE_MAX 8 /* statements in one round trip, BEGIN and scope included */
+
+/* Statements in one round trip (libpq pipeline mode), preceded by BEGIN and
+ * the scope when the transaction has not been opened yet. Each runs after
+ * the one before, inside the transaction, with a snapshot of its own (READ
+ * COMMITTED), so a lock taken by one is held when the next reads. out[i]
+ * gets statement i's result when all succeeded; otherwise *err gets the
+ * first error result (NULL when nothing came back: the connection is gone)
+ * and -1 is returned. Prepared statements are recorded only on success. */
+static int pipeline_run(db_tx_t *tx, int n, const struct db_stmt *st, PGresult **out, PGresult **err)
 {
     PGconn *c = tx->conn;
-    tx->begin_pending = false;
+    *err = NULL;
+    struct db_stmt all[PIPE_MAX];
+    int m = 0, first = 0;
     char uid[24], fid[24];
-    snprintf(uid, sizeof uid, "%lld", tx->scope_user_id);
-    snprintf(fid, sizeof fid, "%lld", tx->scope_facility_id);
     const char *sp[3] = {uid, fid, tx->scope_role};
+    if (tx->begin_pending) {
+        tx->begin_pending = false;
+        snprintf(uid, sizeof uid, "%lld", tx->scope_user_id);
+        snprintf(fid, sizeof fid, "%lld", tx->scope_facility_id);
+        all[m++] = (struct db_stmt){"BEGIN", 0, NULL};
+        all[m++] = (struct db_stmt){SCOPE_SQL, 3, sp};
+        first = 2;
+    }
+    if (n < 0 || m + n > PIPE_MAX)
+        return -1;
+    for (int i = 0; i < n; i++)
+        all[m++] = st[i];
     if (PQenterPipelineMode(c) != 1)
-        return NULL;
-    size_t sslot = 0, qslot = 0;
-    bool sprep = false, qprep = false;
-    int nres = 0, k;
-    bool ok = PQsendQueryParams(c, "BEGIN", 0, NULL, NULL, NULL, NULL, 0) == 1;
-    nres += ok;
-    if (ok && (k = send_stmt(c, tx->cache, SCOPE_SQL, 3, sp, &sslot, &sprep, SIZE_MAX)) > 0)
-        nres += k;
-    else
-        ok = false;
-    if (ok && sql) {
-        if ((k = send_stmt(c, tx->cache, sql, n, params, &qslot, &qprep, sprep ? sslot : SIZE_MAX)) > 0)
-            nres += k;
-        else
-            ok = false;
+        return -1;
+    size_t slot[PIPE_MAX];
+    bool prep[PIPE_MAX] = {false};
+    int nres[PIPE_MAX] = {0};
+    bool ok = true;
+    for (int i = 0; i < m && ok; i++) {
+        /* A statement prepared earlier in this pipeline has its slot taken
+         * already (recorded only once the round trip succeeded). */
+        size_t taken[PIPE_MAX];
+        int ntaken = 0;
+        for (int j = 0; j < i; j++)
+            if (prep[j])
+                taken[ntaken++] = slot[j];
+        struct stmt_cache *sc = first && i == 0 ? NULL : tx->cache; /* BEGIN is not prepared */
+        nres[i] = send_stmt(c, sc, all[i].sql, all[i].nparams, all[i].params, &slot[i], &prep[i], taken, ntaken);
+        ok = nres[i] > 0;
     }
     if (PQpipelineSync(c) != 1)
         ok = false;
-    /* Results in order: BEGIN, [prepare] scope, [prepare] statement. */
-    PGresult *res[5] = {NULL};
-    for (int i = 0; i < nres && i < 5; i++)
-        res[i] = pipeline_take(c);
+    PGresult *res[PIPE_MAX] = {NULL};
+    for (int i = 0; i < m; i++)
+        for (int k = 0; k < nres[i]; k++) {
+            PGresult *r = pipeline_take(c);
+            /* Keep the execution's result, or the prepare's if that failed. */
+            if (!res[i] || PQresultStatus(res[i]) == PGRES_COMMAND_OK) {
+                PQclear(res[i]);
+                res[i] = r;
+            } else {
+                PQclear(r);
+            }
+        }
     PGresult *r;
     while ((r = PQgetResult(c)) != NULL) /* the sync point */
         PQclear(r);
     PQexitPipelineMode(c);
-    PGresult *out = NULL;
-    bool all_good = ok;
-    for (int i = 0; i < nres && i < 5; i++) {
-        ExecStatusType st = PQresultStatus(res[i]);
-        if (res[i] && (st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK))
+    for (int i = 0; i < m; i++) {
+        ExecStatusType s = PQresultStatus(res[i]);
+        if (res[i] && (s == PGRES_COMMAND_OK || s == PGRES_TUPLES_OK))
             continue;
-        all_good = false;
-        if (!out && res[i] && st != PGRES_PIPELINE_ABORTED) {
-            out = res[i]; /* the first real error: what failed and why */
+        ok = false;
+        if (!*err && res[i] && s != PGRES_PIPELINE_ABORTED) {
+            *err = res[i]; /* the first real error: what failed and why */
             res[i] = NULL;
         }
     }
-    if (all_good) {
-        if (sprep)
-            stmt_remember(tx->cache, sslot, SCOPE_SQL);
-        if (sql && qprep)
-            stmt_remember(tx->cache, qslot, sql);
-        out = res[nres - 1];
-        res[nres - 1] = NULL;
+    if (ok)
+        for (int i = 0; i < m; i++)
+            if (prep[i])
+                stmt_remember(tx->cache, slot[i], all[i].sql);
+    for (int i = 0; i < m; i++) {
+        if (ok && i >= first)
+            out[i - first] = res[i];
+        else
+            PQclear(res[i]);
     }
-    for (int i = 0; i < 5; i++)
-        PQclear(res[i]);
+    return ok ? 0 : -1;
+}
+
+/* BEGIN, the scope and (when sql is given) the first statement in one round
+ * trip: the statement's result, or the first error (NULL: nothing back). */
+static PGresult *begin_with(db_tx_t *tx, const char *sql, int n, const char *const *params)
+{
+    struct db_stmt one = {sql, n, params};
+    PGresult *out = NULL, *err = NULL;
+    if (pipeline_run(tx, sql ? 1 : 0, &one, &out, &err) < 0)
+        return err;
+    if (!sql) /* only BEGIN and the scope: report success as a result */
+        return PQmakeEmptyPGresult(tx->conn, PGRES_TUPLES_OK);
     return out;
+}
+
+int db_query_many(db_tx_t *tx, int n, const struct db_stmt *st, PGresult **out)
+{
+    for (int i = 0; i < n; i++)
+        out[i] = NULL;
+    if (tx->failed || !tx->conn)
+        return -1;
+    bool opening = tx->begin_pending;
+    PGresult *err = NULL;
+    if (pipeline_run(tx, n, st, out, &err) < 0) {
+        tx_fail(tx, err, "query failed");
+        if (opening && !err)
+            snprintf(tx->sqlstate, sizeof tx->sqlstate, "08006");
+        if (tx->sqlstate[0] != '2' || tx->sqlstate[1] != '3')
+            log_warn("query failed (%s): %s", tx->sqlstate, tx->error);
+        PQclear(err);
+        return -1;
+    }
+    for (int i = 0; i < n; i++)
+        arena_defer(tx->arena, clear_result, out[i]);
+    return 0;
 }
 
 /* Sends a pending BEGIN on its own; -1 (the transaction failed) on error. */

@@ -53,6 +53,16 @@ int db_tx_begin(db_tx_t *tx, db_pool_t *p, arena_t *a, const struct db_scope *sc
 /* Runs one parameterised statement. Returns NULL on error (the transaction is
  * then failed and every later query returns NULL too). */
 PGresult *db_query(db_tx_t *tx, const char *sql, int nparams, const char *const *params);
+/* Several statements in one round trip, in order, inside the transaction;
+ * each sees what the ones before it did and the locks they took (a fresh
+ * snapshot per statement). out[i] gets statement i's result. Returns 0, or
+ * -1 when one failed (the transaction is then failed). At most 6. */
+struct db_stmt {
+    const char *sql;
+    int nparams;
+    const char *const *params;
+};
+int db_query_many(db_tx_t *tx, int n, const struct db_stmt *st, PGresult **out);
 /* Queues a statement to run just before COMMIT, in the same round trip
  * (libpq pipeline mode). For writes whose result nobody reads and that should
  * hold their locks for the shortest time: audit rows (whose hash-chain head is

@@ -134,24 +134,49 @@ static const char *request_hash(http_req_t *req)
 
 bool req_idempotent_replay(http_req_t *req, db_tx_t *tx)
 {
+    return req_idempotent_replay_then(req, tx, NULL, NULL);
+}
+
+bool req_idempotent_replay_then(http_req_t *req, db_tx_t *tx, const struct db_stmt *next, PGresult **next_result)
+{
     const char *key = http_header(req, "Idempotency-Key");
-    if (!key || !req->user)
+    if (!key || !req->user) {
+        if (next) {
+            *next_result = db_query(tx, next->sql, next->nparams, next->params);
+            if (!*next_result) {
+                req_tx_fail(req, tx);
+                return true;
+            }
+        }
         return false;
+    }
     if (strlen(key) == 0 || strlen(key) > 200) {
         db_tx_rollback(tx);
         http_problem_field(req, 400, "Idempotency-Key", http_t(req, "Khóa không hợp lệ (1-200 ký tự)", "key must have 1-200 characters"));
         return true;
     }
-    /* Serialise requests with the same key: the second waits for the first. */
-    db_q(tx, "SELECT pg_advisory_xact_lock(hashtextextended($1 || ':' || $2, 0))", req_ll(req, req->user->id), key);
-    PGresult *r = db_q(tx, "SELECT request_hash, status, response FROM core.idempotency WHERE user_id = $1 AND key = $2",
-                       req_ll(req, req->user->id), key);
-    if (!r) {
+    /* Serialise requests with the same key: the second waits for the first
+     * (the look-up after the lock has a snapshot of its own, so it sees the
+     * first one's row). One round trip with the handler's first statement. */
+    const char *uid = req_ll(req, req->user->id);
+    const char *lp[2] = {uid, key};
+    struct db_stmt st[3] = {
+        {"SELECT pg_advisory_xact_lock(hashtextextended($1 || ':' || $2, 0))", 2, lp},
+        {"SELECT request_hash, status, response FROM core.idempotency WHERE user_id = $1 AND key = $2", 2, lp},
+    };
+    if (next)
+        st[2] = *next;
+    PGresult *out[3];
+    if (db_query_many(tx, next ? 3 : 2, st, out) < 0) {
         req_tx_fail(req, tx);
         return true;
     }
-    if (PQntuples(r) == 0)
+    PGresult *r = out[1];
+    if (PQntuples(r) == 0) {
+        if (next)
+            *next_result = out[2];
         return false;
+    }
     const char *h = request_hash(req);
     if (strcmp(h, db_val(r, 0, 0)) != 0) {
         db_tx_rollback(tx);

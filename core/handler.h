@@ -37,6 +37,10 @@ bool req_if_match(http_req_t *req, long long *version);
  * body: the stored answer is replayed; same key, other body: 422) and the
  * caller must stop (the transaction is rolled back). */
 bool req_idempotent_replay(http_req_t *req, db_tx_t *tx);
+/* The same, with the handler's first statement in the same round trip when
+ * the request goes on: *next_result is its result (arena-owned). Returns
+ * true when a reply was made (replay, bad key, or a failed statement). */
+bool req_idempotent_replay_then(http_req_t *req, db_tx_t *tx, const struct db_stmt *next, PGresult **next_result);
 /* Stores the answer about to be sent under the request's key (no-op without
  * a key). Call after the reply is set and before commit. */
 void req_idempotent_store(http_req_t *req, db_tx_t *tx);

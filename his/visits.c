@@ -355,20 +355,18 @@ static void handle_create(http_req_t *req)
     db_tx_t tx;
     if (req_tx_begin(req, &tx) < 0)
         return;
-    if (req_idempotent_replay(req, &tx))
-        return;
     /* The patient as this facility sees it (RLS), with the card of today and
-     * today's date in the facility's time zone. */
-    PGresult *p = db_q(&tx,
-                       "SELECT card_number, to_char(card_valid_from, 'YYYY-MM-DD'), "
-                       "       to_char(card_valid_to, 'YYYY-MM-DD'), card_primary_facility, merged_into, "
-                       "       to_char(now() AT TIME ZONE 'Asia/Ho_Chi_Minh', 'YYYY-MM-DD') "
-                       "FROM clinical.patients WHERE id = $1",
-                       req_ll(req, n.patient_id));
-    if (!p) {
-        req_tx_fail(req, &tx);
+     * today's date in the facility's time zone: read in the same round trip
+     * as BEGIN and the idempotency check. */
+    const char *pp[1] = {req_ll(req, n.patient_id)};
+    const struct db_stmt patient_read = {
+        "SELECT card_number, to_char(card_valid_from, 'YYYY-MM-DD'), "
+        "       to_char(card_valid_to, 'YYYY-MM-DD'), card_primary_facility, merged_into, "
+        "       to_char(now() AT TIME ZONE 'Asia/Ho_Chi_Minh', 'YYYY-MM-DD') "
+        "FROM clinical.patients WHERE id = $1", 1, pp};
+    PGresult *p = NULL;
+    if (req_idempotent_replay_then(req, &tx, &patient_read, &p))
         return;
-    }
     if (PQntuples(p) == 0 || db_val(p, 0, 4)) {
         bool merged = PQntuples(p) > 0;
         db_tx_rollback(&tx);
