@@ -476,6 +476,10 @@ static int pipeline_run(db_tx_t *tx, int n, const struct db_stmt *st, PGresult *
     for (int i = 0; i < m; i++)
         for (int k = 0; k < nres[i]; k++) {
             PGresult *r = pipeline_take(c);
+            /* A named statement the server prepared stays prepared whatever
+             * becomes of the rest: recorded as soon as its Parse succeeded. */
+            if (prep[i] && k == 0 && r && PQresultStatus(r) == PGRES_COMMAND_OK)
+                stmt_remember(tx->cache, slot[i], all[i].sql);
             /* Keep the execution's result, or the prepare's if that failed. */
             if (!res[i] || PQresultStatus(res[i]) == PGRES_COMMAND_OK) {
                 PQclear(res[i]);
@@ -498,10 +502,6 @@ static int pipeline_run(db_tx_t *tx, int n, const struct db_stmt *st, PGresult *
             res[i] = NULL;
         }
     }
-    if (ok)
-        for (int i = 0; i < m; i++)
-            if (prep[i])
-                stmt_remember(tx->cache, slot[i], all[i].sql);
     for (int i = 0; i < m; i++) {
         if (ok && i >= first)
             out[i - first] = res[i];
@@ -679,21 +679,49 @@ static int commit_pipelined(db_tx_t *tx)
         tx_fail(tx, NULL, "cannot enter pipeline mode");
         return -1;
     }
-    int sent = 0;
+    int sent = 0, nd = 0;
     bool ok = true;
-    for (struct db_deferred *d = tx->deferred; d && ok; d = d->next) {
-        ok = PQsendQueryParams(c, d->sql, d->nparams, NULL, d->params, NULL, NULL, 0) == 1;
-        sent += ok;
+    for (struct db_deferred *d = tx->deferred; d; d = d->next)
+        nd++;
+    /* Prepared through the connection's cache like any statement (the audit
+     * row's INSERT is in every write); recorded once the commit succeeded. */
+    size_t *slot = arena_calloc(tx->arena, (size_t)nd + 1, sizeof(size_t));
+    bool *prep = arena_calloc(tx->arena, (size_t)nd + 1, sizeof(bool));
+    const char **sqls = arena_calloc(tx->arena, (size_t)nd + 1, sizeof(char *));
+    size_t *taken = arena_calloc(tx->arena, (size_t)nd + 1, sizeof(size_t));
+    int ntaken = 0, nsent = 0;
+    for (struct db_deferred *d = tx->deferred; d && ok; d = d->next, nsent++) {
+        int k = send_stmt(c, tx->cache, d->sql, d->nparams, d->params, &slot[nsent], &prep[nsent], taken, ntaken);
+        ok = k > 0;
+        sqls[nsent] = d->sql;
+        if (ok && prep[nsent])
+            taken[ntaken++] = slot[nsent];
+        if (!ok)
+            break;
     }
+    sent = 0;
     if (ok) {
         ok = PQsendQueryParams(c, "COMMIT", 0, NULL, NULL, NULL, NULL, 0) == 1;
         sent += ok;
     }
     if (PQpipelineSync(c) != 1)
         ok = false;
-    for (int i = 0; i < sent; i++)
+    /* A named statement the server prepared stays prepared whatever becomes
+     * of the transaction: recorded as soon as its Parse succeeded. */
+    for (int j = 0; j < nsent; j++) {
+        if (prep[j]) {
+            PGresult *pr = pipeline_take(c);
+            if (pr && PQresultStatus(pr) == PGRES_COMMAND_OK)
+                stmt_remember(tx->cache, slot[j], sqls[j]);
+            else
+                ok = false;
+            PQclear(pr);
+        }
         if (!pipeline_result(tx))
             ok = false;
+    }
+    if (sent && !pipeline_result(tx)) /* COMMIT */
+        ok = false;
     PGresult *r = PQgetResult(c); /* the sync point */
     if (!r || PQresultStatus(r) != PGRES_PIPELINE_SYNC)
         ok = false;

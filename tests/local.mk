@@ -6,6 +6,12 @@ TESTS += tests/unit/test_core
 tests_unit_test_core_SOURCES = tests/unit/test_core.c
 tests_unit_test_core_CPPFLAGS = $(AM_CPPFLAGS) $(CHECK_CFLAGS) $(MHD_CFLAGS) $(PQ_CFLAGS) $(JANSSON_CFLAGS) $(OPENSSL_CFLAGS)
 tests_unit_test_core_LDADD = core/libhiscore.a $(CHECK_LIBS) $(MHD_LIBS) $(PQ_LIBS) $(JANSSON_LIBS) $(OPENSSL_LIBS) -lpthread
+# Against a real PostgreSQL: built with the others, run by tests/run-all.sh
+# once its cluster is up (HIS_TEST_PGHOST); not a `make check` test.
+check_PROGRAMS += tests/unit/test_db
+tests_unit_test_db_SOURCES = tests/unit/test_db.c
+tests_unit_test_db_CPPFLAGS = $(AM_CPPFLAGS) $(CHECK_CFLAGS) $(PQ_CFLAGS)
+tests_unit_test_db_LDADD = core/libhiscore.a $(CHECK_LIBS) $(MHD_LIBS) $(PQ_LIBS) $(JANSSON_LIBS) $(OPENSSL_LIBS) -lpthread
 check_PROGRAMS += tests/unit/test_idcard
 TESTS += tests/unit/test_idcard
 tests_unit_test_idcard_SOURCES = tests/unit/test_idcard.c his/idcard.c

@@ -83,6 +83,14 @@ if ! "$HIS_BIN" db migrate --database-url "$tpl" >"$logs/template.out" 2>&1 || \
     cat "$logs/template.out"; failed=$((failed + 1))
 fi
 
+# 2b. core/db.c against that cluster (Check; built with the unit tests).
+if HIS_TEST_PGHOST="$HIS_TEST_PGHOST" build/test/tests/unit/test_db >"$logs/test_db.out" 2>&1 &&
+   ! grep -q skipped "$logs/test_db.out"; then
+    passed=$((passed + 1)); echo "db (core/db.c on PostgreSQL): passed"
+else
+    failed=$((failed + 1)); echo "db (core/db.c on PostgreSQL): FAILED (build/test/logs/test_db.out)"; tail -30 "$logs/test_db.out"
+fi
+
 # 3. API and browser tests (node's test runner, TAP to a file, spec on screen).
 run_node() {
     local name=$1; shift
