@@ -524,6 +524,20 @@ static PGresult *begin_with(db_tx_t *tx, const char *sql, int n, const char *con
     return out;
 }
 
+/* A statement failed: the transaction fails with its error (r, freed here).
+ * Nothing back from the round trip that opened the transaction means the
+ * connection is gone (a restarted server), as when BEGIN was sent alone.
+ * Constraint violations (class 23) are the caller's business, not logged. */
+static void query_failed(db_tx_t *tx, PGresult *r, bool opening)
+{
+    tx_fail(tx, r, "query failed");
+    if (opening && !r)
+        snprintf(tx->sqlstate, sizeof tx->sqlstate, "08006");
+    if (tx->sqlstate[0] != '2' || tx->sqlstate[1] != '3')
+        log_warn("query failed (%s): %s", tx->sqlstate, tx->error);
+    PQclear(r);
+}
+
 int db_query_many(db_tx_t *tx, int n, const struct db_stmt *st, PGresult **out)
 {
     for (int i = 0; i < n; i++)
@@ -533,12 +547,7 @@ int db_query_many(db_tx_t *tx, int n, const struct db_stmt *st, PGresult **out)
     bool opening = tx->begin_pending;
     PGresult *err = NULL;
     if (pipeline_run(tx, n, st, out, &err) < 0) {
-        tx_fail(tx, err, "query failed");
-        if (opening && !err)
-            snprintf(tx->sqlstate, sizeof tx->sqlstate, "08006");
-        if (tx->sqlstate[0] != '2' || tx->sqlstate[1] != '3')
-            log_warn("query failed (%s): %s", tx->sqlstate, tx->error);
-        PQclear(err);
+        query_failed(tx, err, opening);
         return -1;
     }
     for (int i = 0; i < n; i++)
@@ -577,15 +586,7 @@ PGresult *db_query(db_tx_t *tx, const char *sql, int nparams, const char *const 
                           : exec_params(tx->conn, tx->cache, sql, nparams, params);
     ExecStatusType st = PQresultStatus(r);
     if (st != PGRES_TUPLES_OK && st != PGRES_COMMAND_OK) {
-        tx_fail(tx, r, "query failed");
-        /* Nothing back from the round trip that opens the transaction: the
-         * connection is gone (a restarted server), as when BEGIN was sent
-         * on its own. */
-        if (opening && !r)
-            snprintf(tx->sqlstate, sizeof tx->sqlstate, "08006");
-        if (tx->sqlstate[0] != '2' || tx->sqlstate[1] != '3')
-            log_warn("query failed (%s): %s", tx->sqlstate, tx->error);
-        PQclear(r);
+        query_failed(tx, r, opening);
         return NULL;
     }
     arena_defer(tx->arena, clear_result, r);

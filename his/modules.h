@@ -17,4 +17,10 @@ void claims_register_routes(void);
 void dashboard_register_routes(void);
 void metrics_register_routes(void);
 
+/* his/phr.c: the health record as it now stands becomes a version row (also
+ * after a patient merge). False on a database error. */
+#include <stdbool.h>
+#include "core/db.h"
+bool phr_save_version(db_tx_t *tx, const char *patient_id, const char *user_id);
+
 #endif

@@ -812,18 +812,7 @@ static const char *merge_health_record(db_tx_t *tx, const char *from, const char
                from, into, uid);
     if (!w || PQntuples(w) != 1)
         return NULL;
-    PGresult *v = db_q(tx,
-         "INSERT INTO clinical.health_record_versions (patient_id, version, facility_id, identity, history, "
-         "  prevention, changed_sections, saved_by) "
-         "SELECT r.patient_id, r.version, r.facility_id, r.identity, r.history, r.prevention, "
-         "  array_remove(ARRAY[CASE WHEN p.identity IS DISTINCT FROM r.identity THEN 'identity' END, "
-         "                     CASE WHEN p.history IS DISTINCT FROM r.history THEN 'history' END, "
-         "                     CASE WHEN p.prevention IS DISTINCT FROM r.prevention THEN 'prevention' END], NULL), "
-         "  NULLIF($2, '0')::bigint "
-         "FROM clinical.health_records r LEFT JOIN clinical.health_record_versions p "
-         "  ON p.patient_id = r.patient_id AND p.version = r.version - 1 WHERE r.patient_id = $1",
-         into, uid);
-    if (!v)
+    if (!phr_save_version(tx, into, uid))
         return NULL;
     return has_into ? "health_record:merged" : "health_record:copied";
 }

@@ -468,18 +468,26 @@ static bool write_record(http_req_t *req, db_tx_t *tx, long long pid, long long 
         return false;
     }
     *current = db_ll(r, 0, 0);
-    db_q(tx,
-         "INSERT INTO clinical.health_record_versions (patient_id, version, facility_id, identity, history, "
-         "  prevention, changed_sections, saved_by) "
-         "SELECT r.patient_id, r.version, r.facility_id, r.identity, r.history, r.prevention, "
-         "  array_remove(ARRAY[CASE WHEN p.identity IS DISTINCT FROM r.identity THEN 'identity' END, "
-         "                     CASE WHEN p.history IS DISTINCT FROM r.history THEN 'history' END, "
-         "                     CASE WHEN p.prevention IS DISTINCT FROM r.prevention THEN 'prevention' END], NULL), "
-         "  $2 "
-         "FROM clinical.health_records r LEFT JOIN clinical.health_record_versions p "
-         "  ON p.patient_id = r.patient_id AND p.version = r.version - 1 WHERE r.patient_id = $1",
-         spid, uid);
+    phr_save_version(tx, spid, uid);
     return true;
+}
+
+/* The record as it now stands becomes a version row, naming the sections
+ * that changed since the version before. */
+bool phr_save_version(db_tx_t *tx, const char *patient_id, const char *user_id)
+{
+    return db_q(tx,
+                "INSERT INTO clinical.health_record_versions (patient_id, version, facility_id, identity, history, "
+                "  prevention, changed_sections, saved_by) "
+                "SELECT r.patient_id, r.version, r.facility_id, r.identity, r.history, r.prevention, "
+                "  array_remove(ARRAY[CASE WHEN p.identity IS DISTINCT FROM r.identity THEN 'identity' END, "
+                "                     CASE WHEN p.history IS DISTINCT FROM r.history THEN 'history' END, "
+                "                     CASE WHEN p.prevention IS DISTINCT FROM r.prevention THEN 'prevention' END], "
+                "               NULL), "
+                "  NULLIF($2, '0')::bigint "
+                "FROM clinical.health_records r LEFT JOIN clinical.health_record_versions p "
+                "  ON p.patient_id = r.patient_id AND p.version = r.version - 1 WHERE r.patient_id = $1",
+                patient_id, user_id) != NULL;
 }
 
 static void handle_put(http_req_t *req)
