@@ -324,6 +324,10 @@ static int plan_rx(struct plan *pl, const struct visit *v, char type, const stru
         fate = r < 5 ? CANCELLED : r < 15 ? NONE : r < 27 ? PARTIAL : r < 37 ? TWO : FULL;
     else
         fate = r < 4 ? CANCELLED : r < 50 ? NONE : r < 58 ? PARTIAL : FULL;
+    /* The hospital's newest ones are still waiting at the dispensary: the
+     * pharmacist's screen has something to fill on first start. */
+    if (own_pharmacy && fate != CANCELLED && v->now - issued < 2 * 86400 && rn(2))
+        fate = NONE;
     /* Another facility's prescription is filled at the retail pharmacy
      * only when the portal has it (the look-up goes through the portal). */
     if (fate != CANCELLED && (!strcmp(portal, "queued") || (!own_pharmacy && strcmp(portal, "acknowledged"))))
@@ -332,7 +336,11 @@ static int plan_rx(struct plan *pl, const struct visit *v, char type, const stru
     if (fate == CANCELLED)
         cancelled = issued + 5 * 60 + (long long)rn(25) * 60;
     if (fate == FULL || fate == TWO || fate == PARTIAL)
-        d1 = own_pharmacy ? issued + 10 * 60 + (long long)rn(50) * 60 : issued + 3600 + (long long)rn(25) * 3600;
+        /* at the dispensary after the visit; at the retail pharmacy later
+         * that day or the next morning */
+        d1 = own_pharmacy ? issued + 10 * 60 + (long long)rn(50) * 60
+             : rn(3) ? issued + 3600 + (long long)rn(4) * 3600 + (long long)rn(60) * 60
+                     : day_end + 8 * 3600 + (long long)rn(4) * 3600 + (long long)rn(60) * 60;
     if (fate == TWO)
         d2 = d1 + 86400 + (long long)rn(2) * 86400 + (long long)rn(120) * 60;
     /* Nothing in the future and nothing after the validity. */
@@ -603,16 +611,16 @@ static const char *const FILL_SQL[] = {
     "   AS user_id"
     " FROM pg_temp.seed_disp sd JOIN pg_temp.seed_rx_items i ON i.k = sd.k"
     " WHERE CASE sd.n WHEN 1 THEN i.q1 ELSE i.q2 END > 0",
-    /* The quarterly supplier receipts and their lots (received at the start
-     * of the quarter, 24 months of shelf life). */
+    /* The quarterly supplier receipts and their lots (delivered the
+     * afternoon before the quarter starts, 24 months of shelf life). */
     "CREATE TEMP TABLE seed_receipts ON COMMIT DROP AS"
     " WITH q AS (SELECT DISTINCT facility_id, quarter, user_id FROM pg_temp.seed_lines),"
     " ins AS (INSERT INTO pharmacy.receipts (facility_id, kind, supplier, note, created_by, created_at)"
     "   SELECT facility_id, 1, 'Công ty CP Dược phẩm Thái Nguyên (dữ liệu mẫu)',"
-    "     'Nhập thuốc quý ' || to_char(quarter, 'Q/YYYY'), user_id, (quarter + interval '8 hours') AT TIME ZONE '" TZ "'"
+    "     'Nhập thuốc quý ' || to_char(quarter, 'Q/YYYY'), user_id, (quarter - interval '10 hours') AT TIME ZONE '" TZ "'"
     "   FROM q ORDER BY quarter, facility_id RETURNING id, facility_id, created_at)"
     " SELECT ins.id, ins.facility_id, ins.created_at, q.quarter, q.user_id FROM ins"
-    " JOIN q ON q.facility_id = ins.facility_id AND (q.quarter + interval '8 hours') AT TIME ZONE '" TZ "' = ins.created_at",
+    " JOIN q ON q.facility_id = ins.facility_id AND (q.quarter - interval '10 hours') AT TIME ZONE '" TZ "' = ins.created_at",
     "CREATE TEMP TABLE seed_lots ON COMMIT DROP AS"
     " WITH need AS (SELECT facility_id, quarter, drug_code, sum(quantity)::int AS quantity FROM pg_temp.seed_lines"
     "   GROUP BY 1, 2, 3),"
