@@ -129,6 +129,8 @@ long drugs_parse_csv(char *buf, long len, const char *source, const char *where,
                      char *err, size_t errlen);
 /* Demo stock, portal accounts and a few prescriptions (called by the seed). */
 int seed_pharmacy_demo(PGconn *c, bool quiet, char *err, size_t errlen);
+/* The year of demo prescriptions, dispensings and portal states (seed_rx.c). */
+int seed_rx_demo(PGconn *c, bool quiet, char *err, size_t errlen);
 
 /* CLI: his rx verify | load-drugs; his portal-sim. */
 int cmd_rx(int argc, char **argv);

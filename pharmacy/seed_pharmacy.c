@@ -2,7 +2,8 @@
  * schema/data/drugs_demo.csv, portal accounts matching `his portal-sim`'s
  * default password, and opening stock at the district hospital (19010) and
  * the retail pharmacy (19201): two lots per drug, one near expiry, plus one
- * expired lot to show the refusal. All synthetic. */
+ * expired lot to show the refusal; then a year of prescriptions, their
+ * dispensings and portal states (seed_rx.c). All synthetic. */
 #include "his/his.h"
 #include "pharmacy/pharmacy.h"
 
@@ -68,5 +69,5 @@ int seed_pharmacy_demo(PGconn *c, bool quiet, char *err, size_t errlen)
         return -1;
     if (!quiet)
         printf("pharmacy: %ld drugs, opening stock at 19010 and 19201, portal accounts (password Demo@2026)\n", n);
-    return 0;
+    return seed_rx_demo(c, quiet, err, errlen);
 }

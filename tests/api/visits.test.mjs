@@ -4,7 +4,8 @@
 // visit by a new version only, history paging, roles, facility scope, audit.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { startServer } from '../lib/server.mjs';
+import { spawnSync } from 'node:child_process';
+import { startServer, BIN } from '../lib/server.mjs';
 
 let srv, doctor, nurse, other, provincial;
 
@@ -447,4 +448,140 @@ test('the demo seed has a year of visits with diagnoses, services, closed and re
   assert.equal(n(`SELECT count(*) FROM clinical.visits v WHERE state = 'closed' AND
     (SELECT count(*) FROM clinical.visit_diagnoses d WHERE d.visit_id = v.id AND d.is_primary) <> 1`), 0);
   assert.ok(n(`SELECT count(DISTINCT facility_id) FROM clinical.visits`) >= 3);
+});
+
+test('the demo seed has a year of prescriptions: API rules, dispensings from stock lots, portal states, the dashboard chart', async () => {
+  const n = (q) => Number(srv.sql(q));
+  const rows = (q) => srv.sql(q).split('\n').filter(Boolean);
+  const local = `pharmacy.prescriptions p WHERE p.origin = 'local'`;
+  // Spread over the year at the hospitals (where doctors prescribe), with items.
+  assert.ok(n(`SELECT count(*) FROM ${local}`) > 300);
+  assert.ok(n(`SELECT count(DISTINCT date_trunc('month', issued_at)) FROM ${local}`) >= 12);
+  assert.deepEqual(rows(`SELECT DISTINCT issuer_facility_code FROM ${local} ORDER BY 1`), ['19001', '19010', '19020']);
+  assert.equal(n(`SELECT count(*) FROM ${local} AND NOT EXISTS (SELECT 1 FROM pharmacy.prescription_items i WHERE i.prescription_id = p.id)`), 0);
+  // The national code: 14 characters, the issuer's code, 7 of [0-9a-z], '-', the type; one per facility.
+  assert.equal(n(`SELECT count(*) FROM ${local} AND NOT (length(code) = 14 AND code ~ '^[0-9A-Za-z]{5}[0-9a-z]{7}-[NHCT]$'
+    AND left(code, 5) = issuer_facility_code AND right(code, 1) = type)`), 0);
+  assert.equal(n(`SELECT count(*) - count(DISTINCT code) FROM ${local}`), 0);
+  // The type follows every item's class; each closed outpatient visit with a primary diagnosis; valid 5 days.
+  assert.equal(n(`SELECT count(*) FROM pharmacy.prescription_items i JOIN pharmacy.prescriptions p ON p.id = i.prescription_id
+    JOIN catalog.drugs d ON d.code = i.drug_code
+    WHERE p.type <> CASE d.rx_class WHEN 'narcotic' THEN 'N' WHEN 'psychotropic' THEN 'H' WHEN 'herbal' THEN 'T' ELSE 'C' END`), 0);
+  assert.ok(n(`SELECT count(DISTINCT type) FROM ${local}`) >= 3);
+  assert.equal(n(`SELECT count(*) FROM ${local} AND NOT EXISTS (SELECT 1 FROM clinical.visits v WHERE v.id = p.visit_id
+    AND v.kind = 'outpatient' AND v.state = 'closed' AND p.issued_at BETWEEN v.received_at AND v.discharged_at
+    AND EXISTS (SELECT 1 FROM clinical.visit_diagnoses d WHERE d.visit_id = v.id AND d.is_primary))`), 0);
+  assert.equal(n(`SELECT count(*) FROM ${local} AND valid_until <> (issued_at AT TIME ZONE 'Asia/Ho_Chi_Minh')::date + 5`), 0);
+  // Dosage in Vietnamese; days agree with the quantity (whole units a day; bottles, tubes and vials are one).
+  assert.equal(n(`SELECT count(*) FROM pharmacy.prescription_items WHERE dosage !~ '^(Uống|Pha|Bôi|Nhỏ|Xịt|Sắc) '`), 0);
+  assert.equal(n(`SELECT count(*) FROM pharmacy.prescription_items WHERE unit IN ('viên', 'gói', 'g')
+    AND NOT (quantity % days = 0 AND quantity / days BETWEEN 1 AND 16)`), 0);
+  // Every item's days within its type's limit as the API computes it for the visit (rx_max_days with the
+  // chronic list): asked of GET /visits/{id}/prescription-limits by each hospital's doctor.
+  const byFacility = { 19010: doctor, 19020: other, 19001: provincial };
+  const items = rows(`SELECT p.visit_id || '|' || p.issuer_facility_code || '|' || p.type || '|' || max(i.days) || '|' || p.chronic
+    FROM pharmacy.prescriptions p JOIN pharmacy.prescription_items i ON i.prescription_id = p.id WHERE p.origin = 'local'
+    GROUP BY p.id ORDER BY p.id`).map((l) => l.split('|'));
+  const limits = new Map();
+  for (let i = 0; i < items.length; i += 8) {
+    await Promise.all(items.slice(i, i + 8).map(async ([vid, fac]) => {
+      if (limits.has(vid)) return;
+      const r = await byFacility[fac].get(`/api/v1/visits/${vid}/prescription-limits`);
+      assert.equal(r.status, 200, r.text);
+      limits.set(vid, r.json);
+    }));
+  }
+  let chronicLong = 0;
+  for (const [vid, , type, days, chronic] of items) {
+    const l = limits.get(vid);
+    assert.ok(Number(days) <= l.limits[type].max_days, `visit ${vid}: ${type} ${days} days > ${l.limits[type].max_days}`);
+    assert.equal(chronic === 'true', l.chronic, `visit ${vid}: chronic flag`);
+    if (Number(days) > 30) chronicLong++;
+    if (type === 'C' && Number(days) > 30) assert.ok(l.chronic);
+  }
+  assert.equal(chronicLong, 0); // a month's supply at most: the demo's chronic patients come monthly
+  assert.ok(items.some(([, , type, days, chronic]) => type === 'C' && chronic === 'true' && Number(days) === 30));
+  // The signature verifies (his rx verify rebuilds the canonical form from the rows).
+  for (const code of rows(`SELECT code FROM ${local} ORDER BY id DESC LIMIT 2`)) {
+    const v = spawnSync(BIN, ['rx', 'verify', code, '--database-url', srv.dbUrl], { encoding: 'utf8', env: { ...process.env, ASAN_OPTIONS: 'detect_leaks=0' } });
+    assert.equal(v.status, 0, v.stdout + v.stderr);
+  }
+
+  // Fates: a majority filled (at the hospital's dispensary or, for the other hospitals, at the retail
+  // pharmacy through a portal copy), some partly, some cancelled, the newest still waiting.
+  const filled = n(`SELECT count(*) FROM ${local} AND EXISTS (SELECT 1 FROM pharmacy.prescriptions c JOIN pharmacy.dispensings d
+    ON d.prescription_id = c.id WHERE c.code = p.code)`);
+  assert.ok(filled > n(`SELECT count(*) FROM ${local}`) / 2, `${filled} filled`);
+  for (const st of ['dispensed', 'partially_dispensed'])
+    for (const fac of ['19010', '19201'])
+      assert.ok(n(`SELECT count(*) FROM pharmacy.prescriptions p JOIN core.facilities f ON f.id = p.facility_id
+        WHERE p.state = '${st}' AND f.code = '${fac}'`) > 0, `${st} at ${fac}`);
+  assert.ok(n(`SELECT count(*) FROM ${local} AND state = 'cancelled' AND cancel_reason IS NOT NULL AND cancelled_by = doctor_id`) > 0);
+  assert.ok(n(`SELECT count(*) FROM ${local} AND issuer_facility_code = '19010' AND state = 'active'
+    AND valid_until >= (now() AT TIME ZONE 'Asia/Ho_Chi_Minh')::date`) > 0);
+  assert.equal(n(`SELECT count(*) FROM pharmacy.prescriptions p WHERE origin = 'portal' AND (visit_id IS NOT NULL
+    OR NOT EXISTS (SELECT 1 FROM pharmacy.prescriptions o WHERE o.code = p.code AND o.origin = 'local'))`), 0);
+  // State and dispensed quantities agree with the dispensing rows, which agree with the stock moves.
+  assert.equal(n(`SELECT count(*) FROM pharmacy.prescription_items i WHERE i.dispensed <> (SELECT coalesce(-sum(m.quantity), 0)
+    FROM pharmacy.stock_moves m JOIN pharmacy.dispensings d ON d.id = m.dispensing_id
+    WHERE d.prescription_id = i.prescription_id AND m.item_seq = i.seq AND m.kind = 'dispense')`), 0);
+  assert.equal(n(`SELECT count(*) FROM pharmacy.prescriptions p JOIN LATERAL (SELECT sum(dispensed) AS d, sum(quantity) AS q
+    FROM pharmacy.prescription_items WHERE prescription_id = p.id) t ON true
+    WHERE p.state <> CASE WHEN p.state = 'cancelled' THEN 'cancelled' WHEN t.d = 0 THEN 'active'
+                          WHEN t.d = t.q THEN 'dispensed' ELSE 'partially_dispensed' END
+       OR (p.state = 'cancelled' AND t.d > 0)`), 0);
+  assert.equal(n(`SELECT count(*) FROM pharmacy.dispensings d JOIN pharmacy.prescriptions p ON p.id = d.prescription_id
+    WHERE d.dispensed_at < p.issued_at OR (d.dispensed_at AT TIME ZONE 'Asia/Ho_Chi_Minh')::date > p.valid_until
+       OR d.dispensed_at > now() OR d.invoice_code !~ ('^' || (SELECT code FROM core.facilities WHERE id = d.facility_id) || '-HD' || d.id || '$')
+       OR NOT EXISTS (SELECT 1 FROM pharmacy.stock_moves m WHERE m.dispensing_id = d.id)`), 0);
+  // Stock: every lot's quantity is what was received minus what was dispensed (the ledger's sum), never below
+  // zero; dispensings took lots that were received before and had not expired.
+  assert.equal(n(`SELECT count(*) FROM pharmacy.stock_lots l WHERE l.quantity < 0 OR l.quantity <>
+    (SELECT coalesce(sum(quantity) FILTER (WHERE kind = 'receipt'), 0) + coalesce(sum(quantity) FILTER (WHERE kind = 'dispense'), 0)
+     FROM pharmacy.stock_moves m WHERE m.lot_id = l.id)`), 0);
+  assert.ok(n(`SELECT count(DISTINCT m.lot_id) FROM pharmacy.stock_moves m WHERE m.kind = 'dispense'`) > 20);
+  assert.equal(n(`SELECT count(*) FROM pharmacy.stock_moves m JOIN pharmacy.stock_lots l ON l.id = m.lot_id
+    JOIN pharmacy.dispensings d ON d.id = m.dispensing_id WHERE m.kind = 'dispense'
+    AND (l.received_at > d.dispensed_at OR l.expiry < (d.dispensed_at AT TIME ZONE 'Asia/Ho_Chi_Minh')::date
+         OR l.facility_id <> d.facility_id)`), 0);
+
+  // The national portals: one message per prescription and per invoice, in the shape the server writes;
+  // most acknowledged, some refused with the portal's error list, some waiting.
+  assert.equal(n(`SELECT count(*) FROM ${local} AND (SELECT count(*) FROM core.outbox o WHERE o.target = 'prescription-portal'
+    AND o.dedupe_key = p.code AND o.kind = 'gui-don-thuoc' AND o.facility_id = p.facility_id AND o.created_by = p.doctor_id
+    AND (o.payload::jsonb)->>'ma_don_thuoc' = p.code AND (o.payload::jsonb)->>'signature' = p.signature
+    AND jsonb_array_length((o.payload::jsonb)->'thong_tin_don_thuoc') =
+        (SELECT count(*) FROM pharmacy.prescription_items i WHERE i.prescription_id = p.id)) <> 1`), 0);
+  const states = Object.fromEntries(rows(`SELECT state || '|' || count(*) FROM core.outbox WHERE target = 'prescription-portal'
+    GROUP BY state`).map((l) => l.split('|')).map(([k, v]) => [k, Number(v)]));
+  assert.ok(states.acknowledged > 0.9 * n(`SELECT count(*) FROM ${local}`), JSON.stringify(states));
+  assert.ok(states.error > 0 && states.queued > 0, JSON.stringify(states));
+  assert.equal(n(`SELECT count(*) FROM core.outbox WHERE target = 'prescription-portal' AND state = 'error'
+    AND NOT (jsonb_array_length(errors) = 1 AND errors->0 ? 'field' AND last_error IS NOT NULL)`), 0);
+  assert.equal(n(`SELECT count(*) FROM pharmacy.dispensings d WHERE (SELECT count(*) FROM core.outbox o
+    WHERE o.target = 'pharmacy-portal' AND o.kind = 'hoa_don' AND o.dedupe_key = d.invoice_code AND o.facility_id = d.facility_id
+    AND (o.payload::jsonb)->>'ma_don_thuoc_quoc_gia' = (SELECT code FROM pharmacy.prescriptions WHERE id = d.prescription_id)
+    AND jsonb_array_length((o.payload::jsonb)->'hoa_don_chi_tiet') = (SELECT count(*) FROM pharmacy.stock_moves m WHERE m.dispensing_id = d.id)) <> 1`), 0);
+
+  // What the screens show: the pharmacist sees a filled one with its lots; the doctor sees the portal state.
+  const lan = await srv.login('ds.lan');
+  const code = srv.sql(`SELECT code FROM ${local} AND issuer_facility_code = '19010' AND state = 'dispensed' ORDER BY id LIMIT 1`);
+  const g = await lan.get(`/api/v1/prescriptions/${code}`);
+  assert.equal(g.status, 200, g.text);
+  assert.equal(g.json.state, 'dispensed');
+  assert.ok(g.json.dispensings.length >= 1 && g.json.dispensings[0].lines.every((l) => /^NK\d\dQ[1-4]-\d{4}$/.test(l.lot)));
+  assert.equal((await doctor.get(`/api/v1/prescriptions/${code}`)).json.portal.state, 'acknowledged');
+
+  // The provincial dashboard's chart: issued, dispensed and delivery numbers of the demo.
+  const syt = await srv.login('syt.thu');
+  const day = (o) => srv.sql(`SELECT to_char(dash.vn_day(now()) + ${o}, 'YYYY-MM-DD')`);
+  const chart = await syt.get(`/api/v1/dashboard/prescriptions?from=${day(-400)}&to=${day(1)}`);
+  assert.equal(chart.status, 200, chart.text);
+  const sum = (k) => chart.json.rows.reduce((s, r) => s + r[k], 0);
+  assert.equal(sum('issued'), n(`SELECT count(*) FROM ${local}`));
+  assert.equal(sum('dispensings'), n(`SELECT count(*) FROM pharmacy.dispensings`));
+  assert.ok(sum('issued') > 0 && sum('dispensings') > 0 && sum('cancelled') > 0);
+  assert.equal(sum('portal_acknowledged'), states.acknowledged);
+  assert.equal(sum('portal_error'), states.error);
+  assert.equal(sum('portal_queued'), states.queued);
 });
