@@ -326,7 +326,7 @@ static int plan_rx(struct plan *pl, const struct visit *v, char type, const stru
         fate = r < 4 ? CANCELLED : r < 50 ? NONE : r < 58 ? PARTIAL : FULL;
     /* The hospital's newest ones are still waiting at the dispensary: the
      * pharmacist's screen has something to fill on first start. */
-    if (own_pharmacy && fate != CANCELLED && v->now - issued < 2 * 86400 && rn(2))
+    if (own_pharmacy && fate != CANCELLED && v->now - issued < 4 * 86400 && rn(2))
         fate = NONE;
     /* Another facility's prescription is filled at the retail pharmacy
      * only when the portal has it (the look-up goes through the portal). */

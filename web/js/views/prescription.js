@@ -29,7 +29,7 @@ export function prescriptionPanel({ visit, closed, canPrescribe, saveVisit }) {
   const limitText = h('p', { class: 'rx-limit', id: 'rx-limit', 'data-testid': 'rx-limit', 'aria-live': 'polite' });
   const typeWrap = h('div', { class: 'field rx-type-field', dataset: { rxField: 'type' } },
     h('label', { for: typeId }, t('rx.type')), typeSel, limitText, h('p', { class: 'field-error', hidden: true }));
-  typeSel.addEventListener('change', () => { st.type = typeSel.value; st.typeTouched = true; renderLimit(); checkRows(); });
+  typeSel.addEventListener('change', () => { st.type = typeSel.value; st.typeTouched = true; renderLimit(); checkRows(true); });
 
   const picker = drugPicker({
     label: t('rx.add_drug'), testid: 'rx-drug-input', typeFilter: () => st.type,
@@ -130,7 +130,7 @@ export function prescriptionPanel({ visit, closed, canPrescribe, saveVisit }) {
       const limit = h('span', { class: 'days-limit muted small', 'data-testid': 'days-limit' }, m != null ? t('rx.days_max', { n: m }) : '');
       qty.addEventListener('input', () => { r.quantity = qty.value; clearMark(tr, p + 'quantity'); });
       dosage.addEventListener('input', () => { r.dosage = dosage.value; clearMark(tr, p + 'dosage'); });
-      days.addEventListener('input', () => { r.days = days.value; checkRow(tr, r, i); });
+      days.addEventListener('input', () => { r.days = days.value; checkRow(tr, r, i, true); });
       const tr = h('tr', { dataset: { code: d.code }, 'data-testid': 'rx-row' },
         h('td', { class: 'rx-drug' }, fieldCell(p + 'drug_code',
           h('div', null, h('span', { class: 'strong' }, d.name), ' ', typeBadge(d.type),
@@ -172,19 +172,25 @@ export function prescriptionPanel({ visit, closed, canPrescribe, saveVisit }) {
   function clearMark(tr, name) { unmark(wrapOf(tr, name)); }
 
   // The limits as you type: days over the type's maximum, a drug whose
-  // class belongs on another type.
-  function checkRow(tr, r, i) {
+  // class belongs on another type. A refusal from the server stays next to
+  // its field until the user edits that field: limits refreshed later (the
+  // diagnoses saved just before the prescription) must not wipe it.
+  function serverMarked(w) { return w && w.classList.contains('has-error') && !w.classList.contains('live'); }
+  function checkRow(tr, r, i, typed) {
     const m = maxDays();
     const dw = wrapOf(tr, `items[${i}].days`);
     const n = Number(r.days);
-    unmark(dw);
-    if (m != null && r.days !== '' && Number.isFinite(n) && n > m) mark(dw, t('rx.days_over', { n: m, type: st.type }), 'live');
+    if (typed || !serverMarked(dw)) {
+      unmark(dw);
+      if (m != null && r.days !== '' && Number.isFinite(n) && n > m) mark(dw, t('rx.days_over', { n: m, type: st.type }), 'live');
+    }
     const cw = wrapOf(tr, `items[${i}].drug_code`);
+    if (serverMarked(cw)) return;
     unmark(cw);
     if (r.drug.type && r.drug.type !== st.type) mark(cw, t('rx.wrong_type', { type: r.drug.type, name: t('rx.type.' + r.drug.type) }), 'live');
   }
-  function checkRows() {
-    Array.from(rowsBody.children).forEach((tr, i) => checkRow(tr, st.rows[i], i));
+  function checkRows(typed) {
+    Array.from(rowsBody.children).forEach((tr, i) => checkRow(tr, st.rows[i], i, typed));
   }
 
   function clearErrors() {
