@@ -585,3 +585,71 @@ test('the demo seed has a year of prescriptions: API rules, dispensings from sto
   assert.equal(sum('portal_error'), states.error);
   assert.equal(sum('portal_queued'), states.queued);
 });
+
+// The database's own rules on a visit row (schema 018: one BEFORE INSERT OR UPDATE trigger in place of 29
+// CHECK constraints, for the write rate): each rule still refuses a bad value by itself with SQLSTATE
+// 23514 naming the old constraint, a good row passes, NULLs pass, and nothing is written by a refusal.
+test('the database refuses a visit row that breaks any of its 29 rules, naming the rule', async () => {
+  const pid = await newPatient();
+  const v = await newVisit(pid);
+  const bad = [
+    ['department', `repeat('x', 51)`, 'visits_department_check'],
+    ['ma_lk', `'abc-1'`, 'visits_ma_lk_check'],
+    ['kind', `'home'`, 'visits_kind_check'],
+    ['state', `'gone'`, 'visits_state_check'],
+    ['reason', `repeat('x', 501)`, 'visits_reason_check'],
+    ['pulse', '19', 'visits_pulse_check'],
+    ['temperature', '45.1', 'visits_temperature_check'],
+    ['systolic', '301', 'visits_systolic_check'],
+    ['diastolic', '19', 'visits_diastolic_check'],
+    ['respiration', '81', 'visits_respiration_check'],
+    ['weight_kg', '0.2', 'visits_weight_kg_check'],
+    ['height_cm', '261', 'visits_height_cm_check'],
+    ['notes', `repeat('x', 20001)`, 'visits_notes_check'],
+    ['outcome', '9', 'visits_outcome_check'],
+    ['discharge_type', '0', 'visits_discharge_type_check'],
+    ['referral_from', `'1901'`, 'visits_referral_from_check'],
+    ['referral_paper', `repeat('x', 51)`, 'visits_referral_paper_check'],
+    ['referral_to', `'ab001'`, 'visits_referral_to_check'],
+    ['referral_reason', `repeat('x', 1001)`, 'visits_referral_reason_check'],
+    ['card_number', `'DN6190101234567'`, 'visits_card_number_check'],
+    ['card_benefit_level', '6', 'visits_card_benefit_level_check'],
+    ['referral_to', `'19001'`, 'visits_check3'],
+    ['route', `'any'`, 'visits_route_check'],
+    ['benefit_percent', '101', 'visits_benefit_percent_check'],
+    ['route_percent', '-1', 'visits_route_percent_check'],
+    ['coverage_percent', '100.01', 'visits_coverage_percent_check'],
+    ['discharged_at', `received_at - interval '1 minute'`, 'visits_check'],
+    ['admitted_at', `received_at - interval '1 minute'`, 'visits_check1'],
+    ['state', `'closed'`, 'visits_check2'],
+  ];
+  assert.equal(new Set(bad.map((b) => b[2])).size, 29);
+  const before = srv.sql(`SELECT md5(v::text) FROM clinical.visits v WHERE id = ${v.id}`);
+  for (const [col, val, rule] of bad) {
+    // The block always ends in an error that says what happened: the rule's SQLSTATE and constraint, or
+    // 'accepted'.
+    let err = '';
+    try {
+      srv.sql(`DO $t$ DECLARE c text; st text; BEGIN
+        UPDATE clinical.visits SET ${col} = ${val} WHERE id = ${v.id};
+        RAISE EXCEPTION 'outcome=accepted';
+      EXCEPTION WHEN check_violation THEN
+        GET STACKED DIAGNOSTICS c = CONSTRAINT_NAME, st = RETURNED_SQLSTATE;
+        RAISE EXCEPTION 'outcome=refused sqlstate=% constraint=%', st, c;
+      END $t$`);
+    } catch (e) { err = String(e.stderr || e.message); }
+    assert.match(err, new RegExp(`outcome=refused sqlstate=23514 constraint=${rule}\\b`), `${col} = ${val}: ${err}`);
+  }
+  assert.equal(srv.sql(`SELECT md5(v::text) FROM clinical.visits v WHERE id = ${v.id}`), before);
+  // A row inside every rule (values at the edges), then NULLs again: both accepted.
+  srv.sql(`UPDATE clinical.visits SET pulse = 20, temperature = 45, systolic = 300, diastolic = 20, respiration = 4,
+    weight_kg = 0.3, height_cm = 260, outcome = 8, discharge_type = 1, card_benefit_level = 5, coverage_percent = 100,
+    referral_from = '19001', notes = repeat('x', 20000) WHERE id = ${v.id}`);
+  assert.equal(srv.sql(`SELECT pulse || ' ' || height_cm FROM clinical.visits WHERE id = ${v.id}`), '20 260.0');
+  srv.sql(`UPDATE clinical.visits SET pulse = NULL, referral_from = NULL, notes = NULL WHERE id = ${v.id}`);
+  // A new row is checked as well.
+  assert.throws(() => srv.sql(`INSERT INTO clinical.visits (ma_lk, patient_id, facility_id, kind, route, created_by, updated_by)
+    SELECT 'BAD-KEY', patient_id, facility_id, 'outpatient', 'uninsured', created_by, created_by FROM clinical.visits WHERE id = ${v.id}`),
+    /visits_ma_lk_check/);
+  assert.equal(srv.sql(`SELECT count(*) FROM pg_constraint WHERE conrelid = 'clinical.visits'::regclass AND contype = 'c'`), '0');
+});
