@@ -399,7 +399,9 @@ static int cmd_add_district(int argc, char **argv)
                             "Usage: his province add-district --code CODE --conninfo CONNINFO\n"
                             "On the provincial server: subscribes to the district's publication (subscription\n"
                             "district_<code>, first copy of its data included). CONNINFO: `his db conninfo --replication`\n"
-                            "on the district (user his_replication; over TCP with sslmode=verify-full and a password).",
+                            "on the district (user his_replication; over TCP with sslmode=verify-full and a password,\n"
+                            "after `his db replication-listen` there). Its sslrootcert is copied into this server's\n"
+                            "embedded cluster folder, where the replication worker (user postgres) can read it.",
                             &cfg, pos, &np, NULL, NULL);
     if (rc)
         return rc == 3 ? 0 : rc;
