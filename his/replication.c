@@ -32,6 +32,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -267,6 +269,7 @@ static int repl_copy(const char *from, const char *to, unsigned mode, bool for_c
     if (!data)
         return -1;
     int rc = repl_write_file(to, data, n, mode, for_cluster);
+    OPENSSL_cleanse(data, n); /* it may be the private key */
     free(data);
     return rc;
 }
@@ -431,13 +434,13 @@ static int repl_verify_settings(PGconn *c, const struct repl_opts *o, char *err,
                                            {"password_encryption", "scram-sha-256"}};
     for (size_t i = 0; i < sizeof fixed / sizeof fixed[0]; i++)
         if (!repl_setting_is(c, fixed[i][0], fixed[i][1])) {
-            snprintf(err, errlen, "%s is not %s after the reload (set in postgresql.auto.conf?)", fixed[i][0],
-                     fixed[i][1]);
+            snprintf(err, errlen, "%s is not %s after the reload (his-local.conf not included from postgresql.conf, "
+                                  "or overridden in postgresql.auto.conf?)", fixed[i][0], fixed[i][1]);
             return -1;
         }
     if (!repl_setting_is(c, "listen_addresses", o->host) || !repl_setting_is(c, "port", port)) {
-        snprintf(err, errlen, "listen_addresses/port are not %s/%d after the restart (set in postgresql.auto.conf?)",
-                 o->host, o->port);
+        snprintf(err, errlen, "listen_addresses/port are not %s/%d after the restart (his-local.conf not included "
+                              "from postgresql.conf, or overridden in postgresql.auto.conf?)", o->host, o->port);
         return -1;
     }
     PGresult *r = PQexec(c, "SELECT count(*) FILTER (WHERE error IS NOT NULL), "
@@ -452,23 +455,69 @@ static int repl_verify_settings(PGconn *c, const struct repl_opts *o, char *err,
     return 0;
 }
 
-/* listen_addresses and port take effect only at a start; the rest on a
- * reload. Restarts only when needed, so a second run leaves sessions be. */
-static int repl_apply(struct pgembed *pg, PGconn **c, const struct repl_opts *o, char *err, size_t errlen)
+/* Whether HOST:PORT can be listened on: tried before a restart, as a port
+ * taken by another program would leave the cluster down. SO_REUSEADDR as
+ * PostgreSQL sets it, so connections in TIME_WAIT do not count. */
+static bool repl_port_free(const struct repl_opts *o)
 {
-    char port[16];
-    snprintf(port, sizeof port, "%d", o->port);
-    bool restart = !repl_setting_is(*c, "listen_addresses", o->host) || !repl_setting_is(*c, "port", port);
-    if (!restart)
-        return repl_exec(*c, "SELECT pg_reload_conf()", 0, NULL, err, errlen);
-    int old_port = pg->port;
-    PQfinish(*c);
-    *c = NULL;
-    if (pgembed_restart(pg, REPL_DB, err, errlen) < 0)
-        return -1;
-    if (!pg->started_here && old_port != pg->port)
-        fprintf(stderr, "his: PostgreSQL restarted on port %d: restart `his serve` on this data dir if it runs "
-                        "(its connections used the socket of port %d)\n", pg->port, old_port);
+    struct sockaddr_storage ss;
+    memset(&ss, 0, sizeof ss);
+    socklen_t len;
+    struct sockaddr_in *v4 = (struct sockaddr_in *)&ss;
+    struct sockaddr_in6 *v6 = (struct sockaddr_in6 *)&ss;
+    if (inet_pton(AF_INET, o->host, &v4->sin_addr) == 1) {
+        v4->sin_family = AF_INET;
+        v4->sin_port = htons((uint16_t)o->port);
+        len = sizeof *v4;
+    } else if (inet_pton(AF_INET6, o->host, &v6->sin6_addr) == 1) {
+        v6->sin6_family = AF_INET6;
+        v6->sin6_port = htons((uint16_t)o->port);
+        len = sizeof *v6;
+    } else {
+        return false;
+    }
+    int fd = socket(ss.ss_family, SOCK_STREAM, 0);
+    if (fd < 0)
+        return false;
+    int one = 1;
+    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+    bool ok = bind(fd, (struct sockaddr *)&ss, len) == 0;
+    int saved = errno;
+    close(fd);
+    errno = saved;
+    return ok;
+}
+
+/* The two files the settings change, as they were, to put back if the
+ * cluster does not come up with the new ones. */
+struct repl_saved {
+    char *conf, *hba;
+};
+
+static void repl_save(const struct pgembed *pg, struct repl_saved *sv)
+{
+    char path[4400];
+    snprintf(path, sizeof path, "%s/his-local.conf", pg->datadir);
+    sv->conf = repl_read_file(path, NULL);
+    snprintf(path, sizeof path, "%s/pg_hba.conf", pg->datadir);
+    sv->hba = repl_read_file(path, NULL);
+}
+
+static void repl_restore(const struct pgembed *pg, const struct repl_saved *sv)
+{
+    char path[4400];
+    snprintf(path, sizeof path, "%s/his-local.conf", pg->datadir);
+    if (sv->conf)
+        repl_write_file(path, sv->conf, strlen(sv->conf), 0644, true);
+    else
+        unlink(path);
+    snprintf(path, sizeof path, "%s/pg_hba.conf", pg->datadir);
+    if (sv->hba)
+        repl_write_file(path, sv->hba, strlen(sv->hba), 0600, true);
+}
+
+static int repl_reconnect(const struct pgembed *pg, PGconn **c, char *err, size_t errlen)
+{
     *c = PQconnectdb(pg->conninfo);
     if (PQstatus(*c) != CONNECTION_OK) {
         snprintf(err, errlen, "cannot connect after the restart: %s", PQerrorMessage(*c));
@@ -476,6 +525,53 @@ static int repl_apply(struct pgembed *pg, PGconn **c, const struct repl_opts *o,
         return -1;
     }
     return 0;
+}
+
+/* Writes the settings and makes them take effect: listen_addresses and port
+ * only at a start, the rest on a reload. Restarts only when needed, so a
+ * second run leaves the server's sessions be. A restart that fails puts the
+ * old files back and starts the cluster as it was. */
+static int repl_apply(struct pgembed *pg, PGconn **c, const struct repl_opts *o, char *err, size_t errlen)
+{
+    char port[16];
+    snprintf(port, sizeof port, "%d", o->port);
+    bool restart = !repl_setting_is(*c, "listen_addresses", o->host) || !repl_setting_is(*c, "port", port);
+    /* On the cluster's own port the cluster itself may hold the address
+     * (0.0.0.0 before, 127.0.0.1 now): its restart frees it. */
+    if (restart && pg->port != o->port && !repl_port_free(o)) {
+        snprintf(err, errlen, "%s:%d is in use or not an address of this machine: %s", o->host, o->port,
+                 strerror(errno));
+        return -1;
+    }
+    struct repl_saved sv;
+    repl_save(pg, &sv);
+    int rc = -1;
+    if (repl_write_settings(pg, o) < 0) {
+        snprintf(err, errlen, "cannot rewrite his-local.conf or pg_hba.conf in %s: %s", pg->datadir, strerror(errno));
+        repl_restore(pg, &sv);
+    } else if (!restart) {
+        rc = repl_exec(*c, "SELECT pg_reload_conf()", 0, NULL, err, errlen);
+    } else {
+        int old_port = pg->port;
+        PQfinish(*c);
+        *c = NULL;
+        rc = pgembed_restart(pg, REPL_DB, err, errlen);
+        if (rc < 0) {
+            char again[512];
+            repl_restore(pg, &sv);
+            if (pgembed_restart(pg, REPL_DB, again, sizeof again) == 0)
+                repl_reconnect(pg, c, again, sizeof again);
+            strncat(err, " (the previous settings are back)", errlen - strlen(err) - 1);
+        } else {
+            if (!pg->started_here && old_port != pg->port)
+                fprintf(stderr, "his: PostgreSQL restarted on port %d: restart `his serve` on this data dir if it "
+                                "runs (its connections used the socket of port %d)\n", pg->port, old_port);
+            rc = repl_reconnect(pg, c, err, errlen);
+        }
+    }
+    free(sv.conf);
+    free(sv.hba);
+    return rc;
 }
 
 /* ---- conninfo ---------------------------------------------------------------- */
@@ -724,10 +820,6 @@ static int repl_configure(struct pgembed *pg, const char *dir, const struct repl
     files = files && repl_copy(o->ca ? o->ca : o->cert, root, 0644, false) == 0;
     if (!files) {
         snprintf(err, errlen, "cannot copy the certificate files: %s", strerror(errno));
-        goto out;
-    }
-    if (repl_write_settings(pg, o) < 0) {
-        snprintf(err, errlen, "cannot rewrite his-local.conf or pg_hba.conf in %s: %s", pg->datadir, strerror(errno));
         goto out;
     }
     if (repl_apply(pg, &c, o, err, errlen) < 0 || repl_verify_settings(c, o, err, errlen) < 0)

@@ -125,7 +125,7 @@ after(async () => {
   rmSync(root, { recursive: true, force: true });
 });
 
-test('replication-listen: --help, usage errors (2), wrong values (1, one line), --database-url only prints the steps', () => {
+test('replication-listen: --help, usage errors (2), wrong values (1, one line), --database-url only prints the steps', async () => {
   const help = his(['db', 'replication-listen', '--help']);
   assert.equal(help.status, 0);
   assert.match(help.stdout, /^Usage: his db replication-listen --listen HOST:PORT --tls-cert FILE --tls-key FILE --allow CIDR/);
@@ -146,6 +146,14 @@ test('replication-listen: --help, usage errors (2), wrong values (1, one line), 
   oneLine(his(with_('--listen', `0.0.0.0:${port}`)), /--advertise NAME/);
   const noCa = args.filter((a, i) => a !== '--tls-ca' && args[i - 1] !== '--tls-ca');
   oneLine(his(noCa), /signed by a CA: give that CA's certificate with --tls-ca/);
+  // A port another program holds: refused before anything is written (a restart would leave the cluster down).
+  const busy = createServer();
+  await new Promise((r) => busy.listen(0, '127.0.0.1', r));
+  try {
+    oneLine(his(with_('--listen', `127.0.0.1:${busy.address().port}`)), /is in use/);
+  } finally {
+    await new Promise((r) => busy.close(r));
+  }
   // None of these changed anything.
   assert.deepEqual(listenFiles().map(hash), firstHashes);
   // An outside server: the exact steps, nothing changed.
