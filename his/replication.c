@@ -44,8 +44,8 @@
 #define REPL_BEGIN "# --- his db replication-listen (managed: rewritten by that command) ---"
 #define REPL_END "# --- end his db replication-listen ---"
 
-static const enum config_key repl_keys[] = {CFG_DATA_DIR, CFG_DATABASE_URL, CFG_SCHEMA_DIR, CFG_LOG_LEVEL,
-                                            CFG_CONFIG_FILE, CFG__COUNT};
+static const enum config_key repl_keys[] = {CFG_DATA_DIR, CFG_DATABASE_URL, CFG_LOG_LEVEL, CFG_CONFIG_FILE,
+                                            CFG__COUNT};
 
 struct repl_opts {
     char host[INET6_ADDRSTRLEN + 2]; /* the address listened on */
@@ -66,7 +66,8 @@ struct repl_opts {
     "DATA_DIR/replication.password (mode 600). No other role and no plain TCP connection is accepted; the\n"      \
     "unix socket works as before. Run it again to change anything; then `his db conninfo --replication`\n"        \
     "prints the string for `his province add-district` at the province.\n"                                        \
-    "  --listen HOST:PORT   an IP address of this machine ([::]:PORT for IPv6, 0.0.0.0 for all) and the port;\n"   \
+    "  --listen HOST:PORT   an IP address of this machine ([ADDR]:PORT for IPv6; 0.0.0.0 or [::] for all,\n"     \
+    "                       with --advertise) and the port;\n"                                                 \
     "                       PORT becomes the cluster's port (its socket file follows, his finds it)\n"             \
     "  --tls-cert, --tls-key  the server's certificate (PEM, may hold its chain) and private key\n"                \
     "  --tls-ca FILE        the CA that signed the certificate (the province verifies against it);\n"              \
@@ -74,7 +75,8 @@ struct repl_opts {
     "  --allow CIDR         the province's address: 10.0.1.5/32, 10.0.1.0/24; 0.0.0.0/0 or ::/0 for any\n"          \
     "  --advertise NAME     the host name or address the province connects to, which the certificate\n"           \
     "                       must name (default: the --listen address)\n"                                         \
-    "  --new-password       a new password (default: keep the one in DATA_DIR/replication.password)\n"            \
+    "  --new-password       a new password (default: keep the one in DATA_DIR/replication.password);\n"           \
+    "                       the province's subscription then needs the new string (ALTER SUBSCRIPTION)\n"         \
     "With --database-url (a server his does not run) nothing is changed: the steps are printed."
 
 /* ---- argument checks ------------------------------------------------------ */
