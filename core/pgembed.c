@@ -175,10 +175,44 @@ static int chown_owner(const char *path)
     return chown(path, pw->pw_uid, pw->pw_gid);
 }
 
+int pgembed_port(const char *datadir)
+{
+    /* postmaster.pid: pid, data folder, start time, port, socket folder, ... */
+    char path[4400];
+    snprintf(path, sizeof path, "%s/postmaster.pid", datadir);
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return 5432;
+    char line[4400];
+    int port = 5432;
+    for (int n = 1; fgets(line, sizeof line, f); n++)
+        if (n == 4) {
+            int p = atoi(line);
+            if (p > 0 && p < 65536)
+                port = p;
+            break;
+        }
+    fclose(f);
+    return port;
+}
+
+/* The socket conninfo; the port is named only when it is not the default, so
+ * the string stays what it always was for a cluster without a listener. */
+static void set_conninfo(struct pgembed *pg, const char *dbname)
+{
+    pg->port = pgembed_port(pg->datadir);
+    if (pg->port == 5432)
+        snprintf(pg->conninfo, sizeof pg->conninfo, "host=%s dbname=%s user=" PG_OWNER, pg->sockdir, dbname);
+    else
+        snprintf(pg->conninfo, sizeof pg->conninfo, "host=%s port=%d dbname=%s user=" PG_OWNER, pg->sockdir, pg->port,
+                 dbname);
+}
+
 static int ensure_database(const struct pgembed *pg, const char *dbname, char *err, size_t errlen)
 {
     char ci[4500];
-    snprintf(ci, sizeof ci, "host=%s dbname=postgres user=" PG_OWNER " connect_timeout=10", pg->sockdir);
+    snprintf(ci, sizeof ci, "host=%s port=%d dbname=postgres user=" PG_OWNER " connect_timeout=10", pg->sockdir,
+             pg->port);
     PGconn *c = PQconnectdb(ci);
     if (PQstatus(c) != CONNECTION_OK) {
         snprintf(err, errlen, "cannot connect to the embedded cluster: %s", PQerrorMessage(c));
@@ -267,11 +301,22 @@ int pgembed_open(const char *data_dir, const char *dbname, struct pgembed *pg, c
         }
         pg->started_here = true;
     }
+    set_conninfo(pg, dbname);
     if (ensure_database(pg, dbname, err, errlen) < 0) {
         pgembed_close(pg);
         return -1;
     }
-    snprintf(pg->conninfo, sizeof pg->conninfo, "host=%s dbname=%s user=" PG_OWNER, pg->sockdir, dbname);
+    return 0;
+}
+
+int pgembed_restart(struct pgembed *pg, const char *dbname, char *err, size_t errlen)
+{
+    const char *argv[] = {"pg_ctl", "-D", pg->datadir, "-l", pg->logfile, "-m", "fast", "-w", "-t", "60", "restart", NULL};
+    if (run_argv(pg, argv, true, true) != 0) {
+        snprintf(err, errlen, "PostgreSQL did not restart; see %s", pg->logfile);
+        return -1;
+    }
+    set_conninfo(pg, dbname);
     return 0;
 }
 

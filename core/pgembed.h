@@ -15,6 +15,7 @@ struct pgembed {
     char logfile[4300];
     char bindir[512];
     char conninfo[4600];
+    int port;           /* the running cluster's port (postmaster.pid): names its socket file */
     bool started_here;
 };
 
@@ -26,5 +27,13 @@ void pgembed_close(struct pgembed *pg);
 /* Runs a PostgreSQL program from the cluster's bin folder as the cluster's
  * owner; argv[0] is the program name. Returns its exit status. */
 int pgembed_run(const struct pgembed *pg, const char *const *argv, bool quiet);
+/* The port of the cluster running in datadir, from its postmaster.pid; 5432
+ * (PostgreSQL's default) when it is not running or the file is unreadable.
+ * The port also names the socket file (.s.PGSQL.PORT), and it is not always
+ * 5432: a replication listener (his db replication-listen) sets it. */
+int pgembed_port(const char *datadir);
+/* Restarts the cluster (pg_ctl restart -m fast) and refreshes pg->port and
+ * pg->conninfo, for settings that need a restart (listen_addresses, port). */
+int pgembed_restart(struct pgembed *pg, const char *dbname, char *err, size_t errlen);
 
 #endif

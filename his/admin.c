@@ -82,7 +82,10 @@ static int db_conninfo(int argc, char **argv)
     bool bv[1] = {false};
     int rc = his_parse_args(argc, argv, db_keys, "Usage: his db conninfo [--replication] [--data-dir DIR] [--database-url URL]\n"
                             "Prints a libpq connection string to the database. --replication: as the role\n"
-                            "his_replication, the one for `his province add-district --conninfo` at the province.",
+                            "his_replication, the one for `his province add-district --conninfo` at the province:\n"
+                            "after `his db replication-listen`, over TCP to its listener with the role's password,\n"
+                            "sslmode=verify-full and sslrootcert=DATA_DIR/replication-root.crt (copy that file to the\n"
+                            "province and put its path there in the string); otherwise through the socket.",
                             &cfg, pos, &np, bools, bv);
     if (rc)
         return rc == 3 ? 0 : rc;
@@ -100,8 +103,25 @@ static int db_conninfo(int argc, char **argv)
         puts(url);
         return 0;
     }
-    struct his_db db;
     char err[1024];
+    if (bv[0]) {
+        /* With a replication listener (his db replication-listen): its TCP
+         * string, password and root certificate included. */
+        char tcp[8192];
+        int have = repl_conninfo(config_get(&cfg, CFG_DATA_DIR), tcp, sizeof tcp, err, sizeof err);
+        if (have < 0) {
+            fprintf(stderr, "his: %s\n", err);
+            return 1;
+        }
+        if (have > 0) {
+            puts(tcp);
+            if (isatty(2))
+                fprintf(stderr, "his: copy the sslrootcert file to the province and give its path there in this string "
+                                "(add-district keeps its own copy of it)\n");
+            return 0;
+        }
+    }
+    struct his_db db;
     if (his_db_open(&cfg, &db, err, sizeof err) < 0) {
         fprintf(stderr, "his: %s\n", err);
         return 1;
@@ -126,7 +146,8 @@ int cmd_db(int argc, char **argv)
 {
     if (argc < 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {
         FILE *out = argc < 2 ? stderr : stdout;
-        fprintf(out, "Usage: his db migrate | status | conninfo | backup | restore | standby | promote [--help]\n");
+        fprintf(out, "Usage: his db migrate | status | conninfo | replication-listen | backup | restore | standby | promote "
+                     "[--help]\n");
         return argc < 2 ? 2 : 0;
     }
     if (!strcmp(argv[1], "migrate"))
@@ -135,6 +156,8 @@ int cmd_db(int argc, char **argv)
         return db_status(argc - 1, argv + 1);
     if (!strcmp(argv[1], "conninfo"))
         return db_conninfo(argc - 1, argv + 1);
+    if (!strcmp(argv[1], "replication-listen")) /* his/replication.c */
+        return repl_cmd_listen(argc - 1, argv + 1);
     if (!strcmp(argv[1], "backup")) /* his/cmd_ops.c */
         return ops_backup(argc - 1, argv + 1);
     if (!strcmp(argv[1], "restore"))

@@ -151,10 +151,13 @@ static bool sql_ok(PGconn *c, const char *sql)
     return ok;
 }
 
-static PGconn *connect_socket(const char *sockdir, const char *db)
+/* Through the cluster's socket; its port names the socket file and is read
+ * each time, as a restart may have changed it (a replication listener). */
+static PGconn *connect_socket(const struct pgembed *pg, const char *db)
 {
     char ci[4600];
-    snprintf(ci, sizeof ci, "host=%s dbname=%s user=" PG_OWNER " connect_timeout=10", sockdir, db);
+    snprintf(ci, sizeof ci, "host=%s port=%d dbname=%s user=" PG_OWNER " connect_timeout=10", pg->sockdir,
+             pgembed_port(pg->datadir), db);
     PGconn *c = PQconnectdb(ci);
     if (PQstatus(c) != CONNECTION_OK) {
         PQfinish(c);
@@ -257,7 +260,7 @@ int ops_backup(int argc, char **argv)
         return 1;
     }
     struct pgembed *pg = &db.pg;
-    PGconn *c = connect_socket(pg->sockdir, "postgres");
+    PGconn *c = connect_socket(pg, "postgres");
     if (!c) {
         fprintf(stderr, "his: cannot connect to the embedded cluster\n");
         his_db_close(&db);
@@ -290,7 +293,7 @@ int ops_backup(int argc, char **argv)
                 his_db_close(&db);
                 return 1;
             }
-            c = connect_socket(pg->sockdir, "postgres");
+            c = connect_socket(pg, "postgres");
             if (!c) {
                 fprintf(stderr, "his: cannot connect after the restart\n");
                 his_db_close(&db);
@@ -309,8 +312,10 @@ int ops_backup(int argc, char **argv)
     snprintf(base, sizeof base, "%s/%s", dir, name);
     char prog[700];
     snprintf(prog, sizeof prog, "%s/pg_basebackup", pg->bindir);
-    const char *bargv[] = {prog, "-h", pg->sockdir, "-U", PG_OWNER, "-D", base, "-Fp", "-X", "stream", "-c", "fast",
-                           "-l", name, NULL};
+    char port[16];
+    snprintf(port, sizeof port, "%d", pgembed_port(pg->datadir));
+    const char *bargv[] = {prog, "-h", pg->sockdir, "-p", port, "-U", PG_OWNER, "-D", base, "-Fp", "-X", "stream",
+                           "-c", "fast", "-l", name, NULL};
     if (run(bargv, false) != 0) {
         fprintf(stderr, "his: pg_basebackup failed\n");
         PQfinish(c);
@@ -412,7 +417,7 @@ int ops_restore(int argc, char **argv)
     if (old_up) {
         /* Parse the target with the server's own rules and time zone, and
          * push the WAL up to now into the archive. */
-        PGconn *c = connect_socket(pg->sockdir, "postgres");
+        PGconn *c = connect_socket(pg, "postgres");
         if (c) {
             PGresult *r = sql1(c, "SELECT extract(epoch FROM $1::timestamptz)::float8, $1::timestamptz > now()", target);
             if (PQresultStatus(r) != PGRES_TUPLES_OK) {
@@ -518,7 +523,7 @@ int ops_restore(int argc, char **argv)
     bool promoted = false;
     for (int i = 0; i < 3000 && !promoted; i++) {
         if (!c)
-            c = connect_socket(pg->sockdir, "postgres");
+            c = connect_socket(pg, "postgres");
         if (c) {
             PGresult *r = PQexec(c, "SELECT NOT pg_is_in_recovery()");
             promoted = PQresultStatus(r) == PGRES_TUPLES_OK && PQgetvalue(r, 0, 0)[0] == 't';
@@ -613,10 +618,12 @@ int ops_standby(int argc, char **argv)
         fprintf(stderr, "his: cannot write %s\n", path);
         return 1;
     }
-    /* Its own socket; reports may run long: feedback keeps the primary from
-     * removing rows they still read. No archiving from a standby: after a
-     * promotion, `his db backup` switches it on for the new primary. */
-    fprintf(f, "# his db standby\nlisten_addresses = ''\nunix_socket_directories = '%s'\nhot_standby = on\n"
+    /* Its own socket (and the default port: a primary's replication
+     * listener, copied with its settings, is not the standby's); reports may
+     * run long: feedback keeps the primary from removing rows they still
+     * read. No archiving from a standby: after a promotion, `his db backup`
+     * switches it on for the new primary. */
+    fprintf(f, "# his db standby\nlisten_addresses = ''\nport = 5432\nunix_socket_directories = '%s'\nhot_standby = on\n"
                "hot_standby_feedback = on\narchive_mode = 'off'\n",
             pg.sockdir);
     fclose(f);
@@ -628,7 +635,7 @@ int ops_standby(int argc, char **argv)
     PGconn *c = NULL;
     for (int i = 0; i < 300 && !streaming; i++) {
         if (!c)
-            c = connect_socket(pg.sockdir, "postgres");
+            c = connect_socket(&pg, "postgres");
         if (c) {
             PGresult *r = PQexec(c, "SELECT count(*) FROM pg_stat_wal_receiver WHERE status = 'streaming'");
             streaming = PQresultStatus(r) == PGRES_TUPLES_OK && atoi(PQgetvalue(r, 0, 0)) > 0;
@@ -686,7 +693,7 @@ int ops_promote(int argc, char **argv)
     }
     struct pgembed *pg = &db.pg;
     double t0 = now_s();
-    PGconn *s = connect_socket(pg->sockdir, "postgres");
+    PGconn *s = connect_socket(pg, "postgres");
     if (!s) {
         fprintf(stderr, "his: cannot connect to the standby\n");
         his_db_close(&db);

@@ -49,6 +49,18 @@ int cmd_catalog(int argc, char **argv);
 int cmd_province(int argc, char **argv);
 int cmd_routes(int argc, char **argv);
 
+/* his/replication.c: the district's replication listener (TLS, his_replication).
+ * repl_conninfo fills out with the TCP conninfo for the province and returns 1
+ * when `his db replication-listen` configured data_dir, 0 when it did not, -1
+ * (err filled) when its files are damaged. */
+int repl_cmd_listen(int argc, char **argv);
+int repl_conninfo(const char *data_dir, char *out, size_t outlen, char *err, size_t errlen);
+/* Small file helpers shared with his/province.c: a whole file (at most 1 MB,
+ * NUL-terminated; free it), and a write through a temporary file and rename,
+ * owned by the cluster's user (postgres when root) with for_cluster. */
+char *repl_read_file(const char *path, size_t *len);
+int repl_write_file(const char *path, const char *data, size_t len, unsigned mode, bool for_cluster);
+
 /* Route registration of every server module. */
 void his_register_routes(void);
 

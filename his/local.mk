@@ -4,7 +4,7 @@ his_his_SOURCES = \
 	his/main.c his/cmd_catalog.c his/common.c his/serve.c his/admin.c his/routes.c his/modules.c his/his.h his/modules.h \
 	his/seed.c his/seed_clinical.c his/seed_visits.c \
 	his/catalog.c his/patients.c his/households.c his/visits.c his/phr.c his/dashboard.c \
-	his/idcard.c his/idcard.h his/patients.h his/province.c \
+	his/idcard.c his/idcard.h his/patients.h his/province.c his/replication.c \
 	his/hl7_engine.h his/hl7_listener.c his/hl7_inbound.c his/hl7_outbound.c his/referrals.c \
 	his/metrics.c his/cmd_ops.c his/maintenance.c \
 	$(PHARMACY_SOURCES) $(CLAIMS_SOURCES)

@@ -19,7 +19,7 @@ static int cmd_version(int argc, char **argv);
 
 static const struct command commands[] = {
     {"serve", cmd_serve, "run the HTTP API, web UI and background workers"},
-    {"db", cmd_db, "db migrate | status | conninfo: the database schema"},
+    {"db", cmd_db, "db migrate | status | conninfo | replication-listen | backup ...: the database"},
     {"user", cmd_user, "user add: create an account"},
     {"facility", cmd_facility, "facility add: register a facility"},
     {"seed", cmd_seed, "seed demo: fill a small demo province"},

@@ -272,7 +272,67 @@ static int prov_check_district(PGconn *c, PGconn *d, const char *code, char *err
     return rc;
 }
 
-static int prov_add_district(PGconn *c, const char *code, const char *conninfo, bool quiet, char *err, size_t errlen)
+/* The subscription's conninfo is used by the province's apply worker, which
+ * runs as the cluster's user (postgres): a sslrootcert it cannot read (under
+ * /root, say) would fail every connection. On the embedded cluster the file
+ * is copied into the cluster folder, owned by that user, and the string
+ * points at the copy. Returns a malloc'd conninfo, or NULL with err. */
+static char *prov_keep_rootcert(const struct pgembed *pg, const char *code, const char *conninfo, char *err,
+                                size_t errlen)
+{
+    char *e = NULL;
+    PQconninfoOption *o = PQconninfoParse(conninfo, &e);
+    if (!o) {
+        PQfreemem(e);
+        snprintf(err, errlen, "--conninfo is not a valid libpq connection string");
+        return NULL;
+    }
+    const char *root = NULL;
+    for (PQconninfoOption *p = o; p->keyword; p++)
+        if (!strcmp(p->keyword, "sslrootcert") && p->val && *p->val && strcmp(p->val, "system") != 0)
+            root = p->val;
+    char copy[4400] = "";
+    if (root && pg) {
+        size_t n;
+        char *pem = repl_read_file(root, &n);
+        snprintf(copy, sizeof copy, "%s/district-%s-root.crt", pg->root, code);
+        if (!pem || !strstr(pem, "-----BEGIN CERTIFICATE-----")) {
+            snprintf(err, errlen, "cannot read a PEM certificate from sslrootcert %s", root);
+            free(pem);
+            PQconninfoFree(o);
+            return NULL;
+        }
+        int rc = repl_write_file(copy, pem, n, 0644, true);
+        free(pem);
+        if (rc < 0) {
+            snprintf(err, errlen, "cannot write %s", copy);
+            PQconninfoFree(o);
+            return NULL;
+        }
+    }
+    if (!copy[0]) {
+        PQconninfoFree(o);
+        return strdup(conninfo);
+    }
+    /* Rebuilt from the parsed options, each value quoted for libpq. */
+    size_t cap = strlen(conninfo) * 2 + sizeof copy + 64, len = 0;
+    char *out = malloc(cap);
+    out[0] = '\0';
+    for (PQconninfoOption *p = o; p->keyword; p++) {
+        if (!p->val || !*p->val)
+            continue;
+        const char *v = copy[0] && !strcmp(p->keyword, "sslrootcert") ? copy : p->val;
+        len += (size_t)snprintf(out + len, cap - len, "%s%s='", len ? " " : "", p->keyword);
+        for (; *v; v++)
+            len += (size_t)snprintf(out + len, cap - len, "%s%c", *v == '\'' || *v == '\\' ? "\\" : "", *v);
+        len += (size_t)snprintf(out + len, cap - len, "'");
+    }
+    PQconninfoFree(o);
+    return out;
+}
+
+static int prov_add_district(PGconn *c, const struct pgembed *pg, const char *code, const char *conninfo, bool quiet,
+                             char *err, size_t errlen)
 {
     char sub[32];
     prov_sub_name(code, sub);
@@ -298,7 +358,12 @@ static int prov_add_district(PGconn *c, const char *code, const char *conninfo, 
     }
     int rc = prov_check_district(c, d, code, err, errlen);
     PQfinish(d);
+    char *kept = rc == 0 ? prov_keep_rootcert(pg, code, ci, err, errlen) : NULL;
+    if (rc == 0 && !kept)
+        rc = -1;
     if (rc == 0) {
+        free(ci);
+        ci = kept;
         char *id = PQescapeIdentifier(c, sub, strlen(sub));
         char *lit = PQescapeLiteral(c, ci, strlen(ci));
         size_t n = strlen(lit) + 256;
@@ -334,7 +399,9 @@ static int cmd_add_district(int argc, char **argv)
                             "Usage: his province add-district --code CODE --conninfo CONNINFO\n"
                             "On the provincial server: subscribes to the district's publication (subscription\n"
                             "district_<code>, first copy of its data included). CONNINFO: `his db conninfo --replication`\n"
-                            "on the district (user his_replication; over TCP with sslmode=verify-full and a password).",
+                            "on the district (user his_replication; over TCP with sslmode=verify-full and a password,\n"
+                            "after `his db replication-listen` there). Its sslrootcert is copied into this server's\n"
+                            "embedded cluster folder, where the replication worker (user postgres) can read it.",
                             &cfg, pos, &np, NULL, NULL);
     if (rc)
         return rc == 3 ? 0 : rc;
@@ -351,7 +418,7 @@ static int cmd_add_district(int argc, char **argv)
     if (!c)
         return 1;
     char err[2048] = "";
-    rc = prov_add_district(c, vals[0], vals[1], false, err, sizeof err);
+    rc = prov_add_district(c, db.embedded ? &db.pg : NULL, vals[0], vals[1], false, err, sizeof err);
     if (rc < 0)
         fprintf(stderr, "his: %s\n", err);
     his_command_close(c, &db);
@@ -874,7 +941,7 @@ int prov_seed_demo_province(const struct config *cfg)
         PGresult *r = prov_q(c, "SELECT 1 FROM pg_subscription WHERE subname = $1", 1, p);
         bool exists = prov_ok(r) && PQntuples(r) > 0;
         PQclear(r);
-        if (!exists && prov_add_district(c, districts[i], repl[i], false, err, sizeof err) < 0) {
+        if (!exists && prov_add_district(c, &pdb.pg, districts[i], repl[i], false, err, sizeof err) < 0) {
             fprintf(stderr, "his: district %s not added: %s\n", districts[i], err);
             PQfinish(c);
             return 1;

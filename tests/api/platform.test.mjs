@@ -239,7 +239,7 @@ test('facility add and user add: codes checked, duplicates refused with exit 1',
 });
 
 test('every subcommand answers --help with exit 0; unknown commands exit 2', () => {
-  for (const sub of [['serve'], ['db', 'migrate'], ['db', 'status'], ['db', 'conninfo'], ['user', 'add'], ['facility', 'add'],
+  for (const sub of [['serve'], ['db', 'migrate'], ['db', 'status'], ['db', 'conninfo'], ['db', 'replication-listen'], ['user', 'add'], ['facility', 'add'],
     ['seed', 'demo'], ['audit', 'verify'], ['hl7', 'parse'], ['hl7', 'validate']]) {
     const r = his([...sub, '--help']);
     assert.equal(r.status, 0, sub.join(' '));
